@@ -1,0 +1,422 @@
+/**
+ * The `emag-sync` command: parses arguments, dispatches, and turns failures into clear messages and
+ * exit codes (64 usage, 69 database unavailable, 75 account busy, 78 configuration, 1 sync failed).
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type AccountConfig, type Config, ConfigError, loadConfig, readEnv, type Stream } from './config.ts';
+import { openRuntime, startDaemon, VERSION } from './daemon.ts';
+import { DatabaseUnavailableError, openDatabase } from './db/connect.ts';
+import { MigrationError, migrate } from './db/migrate.ts';
+import { AccountBudget } from './emag/budget.ts';
+import { EmagClient } from './emag/client.ts';
+import { EmagError } from './emag/errors.ts';
+import { coerceError, scrubSecrets } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { startSandbox } from './sandbox/server.ts';
+import { implementedStreams, STREAM_FUNCTIONS } from './streams/registry.ts';
+import { executeRun, type RunMode, type RunResult } from './streams/run.ts';
+
+/** A mistake in how the command was called. */
+class UsageError extends Error {
+  readonly exitCode = 64;
+}
+
+/** Another process holds an account's lease. */
+class BusyError extends Error {
+  readonly exitCode = 75;
+}
+
+const HELP: Record<string, string> = {
+  main: `emag-sync ${VERSION} — mirrors eMAG Marketplace accounts into PostgreSQL
+
+Usage: emag-sync <command> [options]
+
+Commands:
+  start                     run the daemon: scheduled syncs and the status server
+  sync <account|all>        run one sync now and exit with a summary per account
+  migrate                   apply database migrations and exit
+  test [account]            check configuration, database and each account's API access
+  sandbox                   run the simulated eMAG API alone
+  demo                      sandbox + embedded PostgreSQL + daemon, all at once
+
+Run "emag-sync <command> --help" for a command's options.
+Configuration comes from the environment and ./.env (see .env.example).`,
+  start: `Usage: emag-sync start
+
+Runs the daemon until SIGTERM/SIGINT: migrations, scheduled syncs per account and stream, and the
+status server (GET /health, /api/status, /api/runs, /metrics) on EMAG_SYNC_HOST:EMAG_SYNC_PORT.
+Without DATABASE_URL an embedded PostgreSQL is started under EMAG_SYNC_DATA_DIR.
+A second signal forces exit.`,
+  sync: `Usage: emag-sync sync <account|all> [--stream <name|all>] [--mode full|incremental]
+
+Runs one sync of the given account (or every enabled account) now, prints one line per account and
+stream, and exits 0 when every run succeeded (or was partial), 1 when any failed.
+
+Options:
+  --stream <name|all>   stream to run (default: offers); "all" runs the account's EMAG_<A>_SYNC_TYPES
+  --mode <mode>         full (default): scan everything, soft-delete what is gone;
+                        incremental: resume an unfinished scan from its last committed page, delete nothing`,
+  migrate: `Usage: emag-sync migrate
+
+Applies the numbered SQL files in sql/ that the database has not seen, each in a transaction, and
+refuses to run if an applied file was changed.`,
+  test: `Usage: emag-sync test [account]
+
+Checks the configuration, the database connection and one cheap API call (vat/read) per account,
+and prints a verdict for each. Exits 0 when everything passed, 1 otherwise.`,
+  sandbox: `Usage: emag-sync sandbox [--port N] [--offers N] [--orders N] [--latency MS]
+
+Runs the simulated eMAG API (accounts "main" and "fbe") until Ctrl-C, and prints its base URL and
+the credentials to put in EMAG_<ACCOUNT>_BASE_URL / _USERNAME / _PASSWORD.
+
+Options:
+  --port N        port to listen on (default 8002; 0 = any free port)
+  --offers N      offers per account (default 3000)
+  --orders N      orders per account (default 200)
+  --latency MS    delay added to every answer (default 0)`,
+  demo: `Usage: emag-sync demo [--offers N] [--latency MS]
+
+Starts the sandbox eMAG API, an embedded PostgreSQL (data in <EMAG_SYNC_DATA_DIR>/demo) and the
+daemon against them. Within a minute both accounts' offers are in the database; the status server
+answers on http://127.0.0.1:8001 (EMAG_SYNC_PORT). Ctrl-C stops everything.
+
+Options:
+  --offers N      offers per account (default 3000)
+  --latency MS    simulated API latency (default 50)`,
+};
+
+/** Entry point; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP.main);
+    return command ? 0 : 64;
+  }
+  if (command === '--version' || command === '-v') {
+    console.log(VERSION);
+    return 0;
+  }
+  if (!HELP[command] || command === 'main') {
+    console.error(`emag-sync: unknown command "${command}"\n\n${HELP.main}`);
+    return 64;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(HELP[command]);
+    return 0;
+  }
+  try {
+    switch (command) {
+      case 'start':
+        return await cmdStart(rest);
+      case 'sync':
+        return await cmdSync(rest);
+      case 'migrate':
+        return await cmdMigrate(rest);
+      case 'test':
+        return await cmdTest(rest);
+      case 'sandbox':
+        return await cmdSandbox(rest);
+      case 'demo':
+        return await cmdDemo(rest);
+    }
+    return 64;
+  } catch (err) {
+    return report(err, command);
+  }
+}
+
+/** Prints a failure the way a person can act on, and picks the exit code. */
+function report(err: unknown, command: string): number {
+  if (err instanceof ConfigError) {
+    console.error(`emag-sync: ${err.message}`);
+    return err.exitCode;
+  }
+  if (err instanceof UsageError) {
+    console.error(`emag-sync ${command}: ${err.message}\n\n${HELP[command]}`);
+    return err.exitCode;
+  }
+  if (err instanceof BusyError) {
+    console.error(`emag-sync ${command}: ${err.message}`);
+    return err.exitCode;
+  }
+  if (err instanceof DatabaseUnavailableError) {
+    console.error(`emag-sync ${command}: ${err.message}`);
+    return 69;
+  }
+  if (err instanceof MigrationError) {
+    console.error(`emag-sync ${command}: ${err.message}`);
+    return 1;
+  }
+  console.error(`emag-sync ${command}: ${scrubSecrets(coerceError(err).message)}`);
+  return 1;
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, positionals = 0) {
+  try {
+    const parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`);
+    return parsed;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function intOption(value: unknown, name: string, def: number, min = 0): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, not "${value}"`);
+  return n;
+}
+
+/** Stops `stop` on SIGTERM/SIGINT; a second signal exits at once. Resolves when stopped. */
+function untilSignal(log: Logger, stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping (send the signal again to force)');
+      stop().then(
+        () => resolve(0),
+        (err) => {
+          log.error({ err: scrubSecrets(coerceError(err).message) }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function cmdStart(args: string[]): Promise<number> {
+  parse(args, {});
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const daemon = await startDaemon(config, log);
+  return untilSignal(log, daemon.stop);
+}
+
+function pickAccounts(config: Config, name: string): AccountConfig[] {
+  if (name === 'all') return config.accounts.filter((a) => a.enabled);
+  const account = config.accounts.find((a) => a.name === name.toLowerCase());
+  if (!account) throw new UsageError(`unknown account "${name}" (configured: ${config.accounts.map((a) => a.name).join(', ')}, or "all")`);
+  return [account];
+}
+
+async function cmdSync(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { stream: { type: 'string' }, mode: { type: 'string' } }, 1);
+  if (positionals.length === 0) throw new UsageError('which account? give an account name or "all"');
+  const mode = (values.mode ?? 'full') as RunMode;
+  if (mode !== 'full' && mode !== 'incremental') throw new UsageError(`--mode must be full or incremental, not "${values.mode}"`);
+  const streamArg = (values.stream as string | undefined)?.toLowerCase() ?? 'offers';
+  if (streamArg !== 'all' && !STREAM_FUNCTIONS[streamArg as Stream]) {
+    throw new UsageError(`--stream "${streamArg}" is not available (available: ${implementedStreams().join(', ')}, all)`);
+  }
+  const config = loadConfig();
+  const accounts = pickAccounts(config, positionals[0]);
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const runtime = await openRuntime(config, log, accounts);
+  try {
+    const busy = accounts.filter((a) => !runtime.owned.includes(a));
+    if (busy.length > 0) {
+      throw new BusyError(`account ${busy.map((a) => a.name).join(', ')} is being synced by another emag-sync process; try again when it is done`);
+    }
+    const abort = new AbortController();
+    const onSignal = () => abort.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const results = await Promise.all(
+      accounts.map(async (account) => {
+        const streams = streamArg === 'all' ? account.syncTypes.filter((s) => STREAM_FUNCTIONS[s]) : [streamArg as Stream];
+        const out: RunResult[] = [];
+        for (const stream of streams) {
+          const fn = STREAM_FUNCTIONS[stream]!;
+          const r = await executeRun(runtime.deps, account, stream, fn, { mode, trigger: 'cli', signal: abort.signal });
+          console.log(summaryLine(r));
+          out.push(r);
+        }
+        return out;
+      }),
+    );
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return results.flat().some((r) => r.status === 'failed' || r.status === 'cancelled') ? 1 : 0;
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** `main/offers succeeded in 12.3 s: 3000 seen, 3000 inserted, …` */
+export function summaryLine(r: RunResult): string {
+  const c = r.counters;
+  const figures = `${c.items_seen} seen, ${c.items_inserted} inserted, ${c.items_updated} updated, ${c.items_unchanged} unchanged, ${c.items_deleted} deleted, ${c.items_failed} failed; ${c.pages_done} pages, ${c.api_requests} API requests`;
+  return `${r.account}/${r.stream} ${r.status} in ${(r.durationMs / 1000).toFixed(1)} s: ${figures}${r.error ? ` — ${r.error}` : ''}`;
+}
+
+async function cmdMigrate(args: string[]): Promise<number> {
+  parse(args, {});
+  const config = loadConfig(readEnv(), { requireAccounts: false });
+  const log = createLogger(config.logLevel);
+  const db = await openDatabase(config.databaseUrl, config.dataDir, log);
+  try {
+    const applied = await migrate(db.sql);
+    console.log(applied.length > 0 ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+async function cmdTest(args: string[]): Promise<number> {
+  const { positionals } = parse(args, {}, 1);
+  let ok = true;
+  let config: Config;
+  try {
+    config = loadConfig();
+    console.log(`✔ configuration: ${config.accounts.length} account(s): ${config.accounts.map((a) => a.name).join(', ')}`);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.log(`✘ configuration:\n${err.problems.map((p) => `    ${p}`).join('\n')}`);
+      return 78;
+    }
+    throw err;
+  }
+  const accounts = positionals[0] ? pickAccounts(config, positionals[0]) : config.accounts;
+  const log = createLogger('silent');
+  try {
+    const db = await openDatabase(config.databaseUrl, config.dataDir, log);
+    const [{ version }] = await db.sql<{ version: string }[]>`select current_setting('server_version') as version`;
+    console.log(`✔ database: PostgreSQL ${version}, ${db.where}`);
+    await db.close();
+  } catch (err) {
+    ok = false;
+    console.log(`✘ database: ${scrubSecrets(coerceError(err).message)}`);
+  }
+  for (const account of accounts) {
+    const client = new EmagClient({
+      account: account.name,
+      baseUrl: account.baseUrl,
+      username: account.username,
+      password: account.password,
+      budget: new AccountBudget(account.ordersRps, account.otherRps),
+      timeoutMs: Math.min(config.apiTimeoutMs, 15_000),
+      maxRetries: 1,
+    });
+    const started = performance.now();
+    try {
+      await client.read('vat', {});
+      console.log(`✔ ${account.name}: API access works (${account.baseUrl}, ${Math.round(performance.now() - started)} ms)`);
+    } catch (err) {
+      ok = false;
+      console.log(`✘ ${account.name}: ${verdict(err)}`);
+    }
+  }
+  return ok ? 0 : 1;
+}
+
+/** What a failed API check means for a person. */
+function verdict(err: unknown): string {
+  if (!(err instanceof EmagError)) return scrubSecrets(coerceError(err).message);
+  const hints: Record<string, string> = {
+    auth: 'wrong username/password, or the user lacks API rights',
+    ip_not_whitelisted: "this machine's IP is not whitelisted for the API in the eMAG seller panel",
+    rate_limited: 'rate limited by eMAG; another integration may be using the same account',
+    network: 'cannot reach the API (network or base URL)',
+    timeout: 'the API did not answer in time',
+    server: 'eMAG answered with a server error; try again later',
+    invalid_response: 'the answer was not eMAG JSON (wrong base URL?)',
+    rejected: 'eMAG refused the request',
+  };
+  return `${hints[err.kind]} — ${err.message}`;
+}
+
+/** The sandbox accounts' credentials: published, for local use only. */
+const SANDBOX_ACCOUNTS = [
+  { name: 'main', username: 'main-sandbox', password: 'sandbox-main-pass', orderType: 3 as const },
+  { name: 'fbe', username: 'fbe-sandbox', password: 'sandbox-fbe-pass', orderType: 2 as const },
+];
+
+async function startDemoSandbox(port: number, offers: number, orders: number, latencyMs: number) {
+  return startSandbox({
+    port,
+    latencyMs,
+    sharedSkus: Math.floor(offers / 5),
+    accounts: SANDBOX_ACCOUNTS.map((a) => ({ ...a, offers, orders, rmas: Math.floor(orders / 10) })),
+  });
+}
+
+async function cmdSandbox(args: string[]): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, offers: { type: 'string' }, orders: { type: 'string' }, latency: { type: 'string' } });
+  const sandbox = await startDemoSandbox(
+    intOption(values.port, 'port', 8002),
+    intOption(values.offers, 'offers', 3000),
+    intOption(values.orders, 'orders', 200),
+    intOption(values.latency, 'latency', 0),
+  );
+  console.log(`sandbox eMAG API on ${sandbox.url}`);
+  for (const a of SANDBOX_ACCOUNTS) {
+    const up = a.name.toUpperCase();
+    console.log(`  EMAG_${up}_BASE_URL=${sandbox.url} EMAG_${up}_USERNAME=${a.username} EMAG_${up}_PASSWORD=${a.password}`);
+  }
+  console.log('Ctrl-C stops it.');
+  const log = createLogger('info');
+  return untilSignal(log, () => sandbox.close());
+}
+
+async function cmdDemo(args: string[]): Promise<number> {
+  const { values } = parse(args, { offers: { type: 'string' }, latency: { type: 'string' } });
+  const offers = intOption(values.offers, 'offers', 3000, 1);
+  const env = readEnv();
+  const sandbox = await startDemoSandbox(0, offers, 200, intOption(values.latency, 'latency', 50));
+  const demoEnv: Record<string, string | undefined> = {
+    EMAG_SYNC_HOST: env.EMAG_SYNC_HOST,
+    EMAG_SYNC_PORT: env.EMAG_SYNC_PORT,
+    EMAG_LOG_LEVEL: env.EMAG_LOG_LEVEL,
+    EMAG_SYNC_DATA_DIR: `${env.EMAG_SYNC_DATA_DIR?.trim() || './data'}/demo`,
+    EMAG_ACCOUNTS: SANDBOX_ACCOUNTS.map((a) => a.name).join(','),
+  };
+  for (const a of SANDBOX_ACCOUNTS) {
+    const up = `EMAG_${a.name.toUpperCase()}`;
+    Object.assign(demoEnv, { [`${up}_BASE_URL`]: sandbox.url, [`${up}_USERNAME`]: a.username, [`${up}_PASSWORD`]: a.password, [`${up}_SYNC_INTERVAL`]: '10' });
+  }
+  let config: Config;
+  try {
+    config = loadConfig(demoEnv);
+  } catch (err) {
+    await sandbox.close();
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  log.info({ sandbox: sandbox.url }, 'demo: sandbox eMAG API started');
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(config, log);
+  } catch (err) {
+    await sandbox.close();
+    throw err;
+  }
+  log.info(`demo running: open ${daemon.server.url}/api/status, ${daemon.server.url}/health or ${daemon.server.url}/metrics; Ctrl-C stops everything`);
+  return untilSignal(log, async () => {
+    await daemon.stop();
+    await sandbox.close();
+  });
+}
+
+/** Runs the command line and exits with its code. */
+export function run(): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`emag-sync: ${scrubSecrets(coerceError(err).message)}`);
+      process.exit(1);
+    },
+  );
+}
+
+// `tsx src/cli.ts …` (the npm scripts); the bin wrapper calls run() itself.
+if (process.argv[1] && /[/\\]src[/\\]cli\.ts$/.test(process.argv[1])) run();

@@ -1,0 +1,314 @@
+/**
+ * The environment (and an optional `.env` file) turned into one typed, validated Config.
+ * Every problem is collected and reported together, naming the variable; secrets are never echoed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { Cron } from 'croner';
+
+/** The streams an account can sync. */
+export const STREAMS = ['offers', 'orders', 'acknowledge', 'rma', 'reference', 'commands'] as const;
+export type Stream = (typeof STREAMS)[number];
+
+/** eMAG's platforms and their API base URLs (official doc §1.1). */
+export const PLATFORMS: Record<string, string> = {
+  ro: 'https://marketplace-api.emag.ro/api-3',
+  bg: 'https://marketplace-api.emag.bg/api-3',
+  hu: 'https://marketplace-api.emag.hu/api-3',
+  fd_ro: 'https://marketplace-ro-api.fashiondays.com/api-3',
+  fd_bg: 'https://marketplace-bg-api.fashiondays.com/api-3',
+};
+
+/** eMAG's published ceilings (§1.5): a configured rate above them is refused. */
+export const EMAG_LIMITS = { ordersPerSecond: 12, otherPerSecond: 3 } as const;
+
+/** When a stream runs: every N minutes, or on a cron expression. */
+export type Schedule = { kind: 'interval'; minutes: number } | { kind: 'cron'; expression: string };
+
+/** One eMAG seller account. */
+export interface AccountConfig {
+  /** Lower-case name, as in EMAG_ACCOUNTS (`main`, `fbe`, …). */
+  name: string;
+  username: string;
+  password: string;
+  /** API base URL without a trailing slash. */
+  baseUrl: string;
+  /** 2 = fulfilled by eMAG, 3 = fulfilled by seller. @default 2 for an account named `fbe`, else 3 */
+  orderType: 2 | 3;
+  /** Streams this account syncs. */
+  syncTypes: Stream[];
+  /** Schedule per stream. */
+  schedules: Record<Stream, Schedule>;
+  /** Requests per second for the orders routes. @default 12 */
+  ordersRps: number;
+  /** Requests per second for every other resource together. @default 3 */
+  otherRps: number;
+  /** Stop a scan after this many pages (0 = no cap). A capped scan never soft-deletes. @default 0 */
+  maxPages: number;
+  /** @default true */
+  enabled: boolean;
+}
+
+/** The whole configuration of one daemon. */
+export interface Config {
+  /** Null: use the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | null;
+  /** @default ./data */
+  dataDir: string;
+  accounts: AccountConfig[];
+  /** Account names in catalog priority order (the unified catalog prefers the first). */
+  catalogPriority: string[];
+  /** @default 30000 */
+  apiTimeoutMs: number;
+  /** @default 3 */
+  maxRetries: number;
+  /** @default 'info' */
+  logLevel: string;
+  /** API call log retention. @default 30 */
+  logRetentionDays: number;
+  /** @default true */
+  enableScheduledSync: boolean;
+  /** Retry a failed run with backoff before its next slot. @default true */
+  autoFailover: boolean;
+  /** @default '127.0.0.1' */
+  host: string;
+  /** @default 8001 */
+  port: number;
+  /** Bearer token for the control endpoints; null turns them off. */
+  adminToken: string | null;
+  /** Orders backfill start for the first orders run. @default 90 days back */
+  ordersStartDate: Date;
+  /** Lookback overlap for the orders cursor. @default 10 */
+  ordersLookbackMinutes: number;
+  /** @default true */
+  autoAcknowledge: boolean;
+}
+
+/** Raised when the configuration is invalid; `problems` has one line per problem. */
+export class ConfigError extends Error {
+  /** EX_CONFIG, so systemd does not restart-loop on a configuration mistake. */
+  readonly exitCode = 78;
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Default schedules per stream; interval minutes or cron. Offers fall back to EMAG_<A>_SYNC_INTERVAL. */
+const DEFAULT_SCHEDULES: Record<Stream, Schedule> = {
+  offers: { kind: 'interval', minutes: 60 },
+  orders: { kind: 'interval', minutes: 5 },
+  acknowledge: { kind: 'interval', minutes: 10 },
+  rma: { kind: 'interval', minutes: 30 },
+  reference: { kind: 'interval', minutes: 24 * 60 },
+  commands: { kind: 'interval', minutes: 0.5 },
+};
+
+/** Streams an account syncs unless EMAG_<A>_SYNC_TYPES says otherwise. */
+export const DEFAULT_SYNC_TYPES: Stream[] = ['offers'];
+
+/** Reads `.env` (if present) under the real environment: real variables win. */
+export function readEnv(envFile = '.env', env: Env = process.env): Env {
+  if (!existsSync(envFile)) return { ...env };
+  return { ...parseEnv(readFileSync(envFile, 'utf8')), ...env };
+}
+
+/** Validates the environment into a Config, or throws ConfigError listing every problem. */
+export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boolean } = {}): Config {
+  const problems: string[] = [];
+  const p = new Parser(env, problems);
+
+  const accounts = accountNames(env, problems).map((name) => loadAccount(name, env, p));
+  if (opts.requireAccounts !== false && accounts.length === 0 && problems.length === 0) {
+    problems.push('EMAG_ACCOUNTS: no accounts configured (e.g. EMAG_ACCOUNTS=main,fbe with EMAG_MAIN_USERNAME/EMAG_MAIN_PASSWORD)');
+  }
+
+  const names = accounts.map((a) => a.name);
+  const priority = p.list('EMAG_CATALOG_PRIORITY') ?? [...names].sort((a, b) => (a === 'main' ? -1 : b === 'main' ? 1 : 0));
+  for (const n of priority) if (!names.includes(n)) problems.push(`EMAG_CATALOG_PRIORITY: unknown account "${n}" (accounts: ${names.join(', ') || 'none'})`);
+
+  const databaseUrl = env.DATABASE_URL?.trim() || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+  }
+
+  const config: Config = {
+    databaseUrl,
+    dataDir: env.EMAG_SYNC_DATA_DIR?.trim() || './data',
+    accounts,
+    catalogPriority: priority,
+    apiTimeoutMs: p.number('EMAG_API_TIMEOUT', 30, { min: 1, max: 600 }) * 1000,
+    maxRetries: p.int('EMAG_MAX_RETRIES', 3, { min: 0, max: 10 }),
+    logLevel: p.oneOf('EMAG_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    logRetentionDays: p.int('EMAG_LOG_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
+    enableScheduledSync: p.bool('EMAG_ENABLE_SCHEDULED_SYNC', true),
+    autoFailover: p.bool('EMAG_AUTO_FAILOVER', true),
+    host: env.EMAG_SYNC_HOST?.trim() || '127.0.0.1',
+    port: p.int('EMAG_SYNC_PORT', 8001, { min: 0, max: 65535 }),
+    adminToken: env.EMAG_SYNC_ADMIN_TOKEN?.trim() || null,
+    ordersStartDate: p.date('EMAG_ORDERS_START_DATE', new Date(Date.now() - 90 * 86_400_000)),
+    ordersLookbackMinutes: p.int('EMAG_ORDERS_LOOKBACK_MINUTES', 10, { min: 0, max: 24 * 60 }),
+    autoAcknowledge: p.bool('EMAG_AUTO_ACKNOWLEDGE', true),
+  };
+  if (config.adminToken !== null && config.adminToken.length < 16) {
+    problems.push('EMAG_SYNC_ADMIN_TOKEN: must be at least 16 characters');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Account names from EMAG_ACCOUNTS, or from the older single-account variable names. */
+function accountNames(env: Env, problems: string[]): string[] {
+  const raw = env.EMAG_ACCOUNTS?.trim();
+  if (raw) {
+    const names = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    const seen = new Set<string>();
+    for (const n of names) {
+      if (!/^[a-z][a-z0-9_]{0,31}$/.test(n)) problems.push(`EMAG_ACCOUNTS: "${n}" is not a valid account name (letters, digits, _; starting with a letter)`);
+      if (seen.has(n)) problems.push(`EMAG_ACCOUNTS: "${n}" is listed twice`);
+      seen.add(n);
+    }
+    return [...seen].filter((n) => /^[a-z][a-z0-9_]{0,31}$/.test(n));
+  }
+  const legacy: string[] = [];
+  if (env.EMAG_API_USERNAME || env.EMAG_MAIN_USERNAME) legacy.push('main');
+  if (env.EMAG_FBE_API_USERNAME || env.EMAG_FBE_USERNAME) legacy.push('fbe');
+  return legacy;
+}
+
+/** Older single-account variable names accepted as aliases (`EMAG_API_USERNAME` → main, `EMAG_FBE_API_USERNAME` → fbe). */
+function alias(env: Env, account: string, key: string): string | undefined {
+  const upper = account.toUpperCase();
+  const direct = env[`EMAG_${upper}_${key}`];
+  if (direct !== undefined) return direct;
+  if (account === 'main') return env[`EMAG_API_${key}`];
+  if (account === 'fbe') return env[`EMAG_FBE_API_${key}`];
+  return undefined;
+}
+
+function loadAccount(name: string, env: Env, p: Parser): AccountConfig {
+  const up = `EMAG_${name.toUpperCase()}`;
+  const username = alias(env, name, 'USERNAME')?.trim() ?? '';
+  const password = alias(env, name, 'PASSWORD') ?? '';
+  if (!username) p.problem(`${up}_USERNAME: required for account "${name}"`);
+  if (!password) p.problem(`${up}_PASSWORD: required for account "${name}"`);
+
+  let baseUrl = alias(env, name, 'BASE_URL')?.trim();
+  const platform = (alias(env, name, 'PLATFORM')?.trim().toLowerCase() || 'ro');
+  if (baseUrl) {
+    if (!/^https?:\/\/[^\s]+$/.test(baseUrl)) p.problem(`${up}_BASE_URL: "${baseUrl}" is not an http(s) URL`);
+    baseUrl = baseUrl.replace(/\/+$/, '');
+  } else if (!PLATFORMS[platform]) {
+    p.problem(`${up}_PLATFORM: "${platform}" is not one of ${Object.keys(PLATFORMS).join(', ')}`);
+  } else {
+    baseUrl = PLATFORMS[platform];
+  }
+
+  const orderType = p.int(`${up}_ORDER_TYPE`, name.includes('fbe') ? 2 : 3, { min: 2, max: 3 }) as 2 | 3;
+  const syncTypes = (p.list(`${up}_SYNC_TYPES`) ?? DEFAULT_SYNC_TYPES) as Stream[];
+  for (const s of syncTypes) {
+    if (!(STREAMS as readonly string[]).includes(s)) p.problem(`${up}_SYNC_TYPES: unknown stream "${s}" (streams: ${STREAMS.join(', ')})`);
+  }
+  const schedules = { ...DEFAULT_SCHEDULES };
+  for (const stream of STREAMS) {
+    const key = stream === 'offers' && env[`${up}_OFFERS_INTERVAL`] === undefined ? `${up}_SYNC_INTERVAL` : `${up}_${stream.toUpperCase()}_INTERVAL`;
+    schedules[stream] = p.schedule(key, DEFAULT_SCHEDULES[stream]);
+  }
+  return {
+    name,
+    username,
+    password,
+    baseUrl: baseUrl ?? '',
+    orderType,
+    syncTypes,
+    schedules,
+    ordersRps: p.number(`${up}_ORDERS_RPS`, EMAG_LIMITS.ordersPerSecond, { min: 0.1, max: EMAG_LIMITS.ordersPerSecond }),
+    otherRps: p.number(`${up}_OTHER_RPS`, EMAG_LIMITS.otherPerSecond, { min: 0.1, max: EMAG_LIMITS.otherPerSecond }),
+    maxPages: p.int(`${up}_MAX_PAGES`, 0, { min: 0, max: 1_000_000 }),
+    enabled: p.bool(`${up}_ENABLED`, true),
+  };
+}
+
+/** Typed readers that record a problem (naming the variable) instead of throwing. */
+class Parser {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  problem(text: string): void {
+    this.problems.push(text);
+  }
+
+  private raw(key: string): string | undefined {
+    const v = this.env[key]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  number(key: string, def: number, range: { min: number; max: number }): number {
+    const v = this.raw(key);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n)) return this.bad(key, `"${v}" is not a number`, def);
+    if (n < range.min || n > range.max) return this.bad(key, `${n} is out of range ${range.min}..${range.max}`, def);
+    return n;
+  }
+
+  int(key: string, def: number, range: { min: number; max: number }): number {
+    const v = this.raw(key);
+    if (v !== undefined && !/^-?\d+$/.test(v)) return this.bad(key, `"${v}" is not a whole number`, def);
+    return this.number(key, def, range);
+  }
+
+  bool(key: string, def: boolean): boolean {
+    const v = this.raw(key)?.toLowerCase();
+    if (v === undefined) return def;
+    if (['true', '1', 'yes', 'on'].includes(v)) return true;
+    if (['false', '0', 'no', 'off'].includes(v)) return false;
+    return this.bad(key, `"${v}" is not a boolean (true/false)`, def);
+  }
+
+  oneOf(key: string, def: string, allowed: string[]): string {
+    const v = this.raw(key)?.toLowerCase();
+    if (v === undefined) return def;
+    if (!allowed.includes(v)) return this.bad(key, `"${v}" is not one of ${allowed.join(', ')}`, def);
+    return v;
+  }
+
+  list(key: string): string[] | undefined {
+    const v = this.raw(key);
+    return v === undefined ? undefined : v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  }
+
+  date(key: string, def: Date): Date {
+    const v = this.raw(key);
+    if (v === undefined) return def;
+    const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
+    if (Number.isNaN(d.getTime())) return this.bad(key, `"${v}" is not a date (YYYY-MM-DD)`, def);
+    return d;
+  }
+
+  /** Minutes (a number) or a cron expression (five or six fields). */
+  schedule(key: string, def: Schedule): Schedule {
+    const v = this.raw(key);
+    if (v === undefined) return def;
+    if (/^\d+(\.\d+)?$/.test(v)) {
+      const minutes = Number(v);
+      if (minutes <= 0 || minutes > 7 * 24 * 60) return this.bad(key, `${v} minutes is out of range (0 < minutes ≤ 10080)`, def);
+      return { kind: 'interval', minutes };
+    }
+    try {
+      new Cron(v, { paused: true }).stop();
+      return { kind: 'cron', expression: v };
+    } catch (err) {
+      return this.bad(key, `"${v}" is neither minutes nor a cron expression (${(err as Error).message})`, def);
+    }
+  }
+
+  private bad<T>(key: string, text: string, def: T): T {
+    this.problems.push(`${key}: ${text}`);
+    return def;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The daemon: database (embedded or DATABASE_URL), migrations, account leases, scheduler and status
+ * server, started in order and stopped in reverse.
+ */
+import { readFileSync } from 'node:fs';
+import type { AccountConfig, Config, Stream } from './config.ts';
+import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
+import { type Database, openDatabase } from './db/connect.ts';
+import { Leases } from './db/leases.ts';
+import { migrate } from './db/migrate.ts';
+import { setCatalogPriority } from './db/offers.ts';
+import { latestRun, markInterrupted } from './db/runs.ts';
+import { AccountBudget } from './emag/budget.ts';
+import type { Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { Scheduler } from './scheduler.ts';
+import { type StatusServer, startStatusServer } from './server/server.ts';
+import type { SyncDeps } from './streams/run.ts';
+
+/** The package version, for /health, /metrics and logs. */
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+/** What the sync commands and the daemon share: an open, migrated database and the accounts this process owns. */
+export interface Runtime {
+  db: Database;
+  deps: SyncDeps;
+  leases: Leases;
+  /** Accounts whose lease this process holds. */
+  owned: AccountConfig[];
+  close(): Promise<void>;
+}
+
+/** One budget per account, shared by every run of it. */
+export function budgetsFor(accounts: AccountConfig[]): Map<string, AccountBudget> {
+  return new Map(accounts.map((a) => [a.name, new AccountBudget(a.ordersRps, a.otherRps)]));
+}
+
+/**
+ * Opens the database, migrates it, and takes the lease of each wanted account (skipping those another
+ * process holds). Runs left `running` by a crash of an owned account are marked `interrupted`.
+ */
+export async function openRuntime(config: Config, log: Logger, accounts: AccountConfig[], metrics?: Metrics): Promise<Runtime> {
+  const db = await openDatabase(config.databaseUrl, config.dataDir, log);
+  try {
+    const applied = await migrate(db.sql);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+    await setCatalogPriority(db.sql, config.catalogPriority);
+    const leases = new Leases(db.sql);
+    const owned: AccountConfig[] = [];
+    for (const account of accounts) {
+      if (await leases.acquire(account.name)) {
+        owned.push(account);
+        const n = await markInterrupted(db.sql, account.name);
+        if (n > 0) log.warn({ account: account.name, runs: n }, 'runs left running by an earlier crash marked interrupted');
+      } else {
+        log.warn({ account: account.name }, 'account is owned by another emag-sync instance; not syncing it here');
+      }
+    }
+    const callLog = new ApiCallLog(db.sql, log);
+    const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog };
+    return {
+      db,
+      deps,
+      leases,
+      owned,
+      close: async () => {
+        await callLog.flush();
+        await leases.releaseAll();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** A running daemon. */
+export interface Daemon {
+  runtime: Runtime;
+  scheduler: Scheduler;
+  server: StatusServer;
+  /** Stops scheduling, cancels runs (they keep what they committed), closes the server and the database. */
+  stop(): Promise<void>;
+}
+
+/** Starts everything. */
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  const metrics = new Metrics({ version: VERSION });
+  const enabled = config.accounts.filter((a) => a.enabled);
+  const runtime = await openRuntime(config, log, enabled, metrics);
+  const { sql } = runtime.db;
+  const scheduler = new Scheduler(runtime.deps);
+  let server: StatusServer;
+  try {
+    server = await startStatusServer({
+      sql,
+      config,
+      metrics,
+      scheduler,
+      log,
+      startedAt: new Date(),
+      version: VERSION,
+      database: { where: runtime.db.where, embedded: runtime.db.embedded },
+      ownedAccounts: () => runtime.owned.map((a) => a.name),
+    });
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  const lastSuccess = async (account: string, stream: Stream) =>
+    (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
+  if (config.enableScheduledSync) scheduler.start(runtime.owned, lastSuccess);
+  else log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
+
+  const prune = setInterval(() => {
+    pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
+  }, 6 * 3600_000);
+  prune.unref();
+
+  log.info(
+    { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },
+    `emag-sync ${VERSION} started`,
+  );
+  return {
+    runtime,
+    scheduler,
+    server,
+    stop: async () => {
+      clearInterval(prune);
+      await scheduler.stop();
+      await server.close();
+      await runtime.close();
+      log.info('emag-sync stopped');
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The SQL that owns `emag_api_calls`: every eMAG attempt, written in small batches so logging never
+ * slows a sync, and pruned after the retention period.
+ */
+import type { CallEvent } from '../emag/client.ts';
+import type { Logger } from '../log.ts';
+import type { Sql } from './connect.ts';
+
+/** Buffers call events and writes them once a second (or every 500). */
+export class ApiCallLog {
+  #buffer: Array<{ account: string; resource: string; action: string; status: number; duration_ms: number; error: string | null }> = [];
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues one attempt. */
+  record(e: CallEvent): void {
+    this.#buffer.push({
+      account: e.account,
+      resource: e.resource,
+      action: e.action.slice(0, 100),
+      status: e.status,
+      duration_ms: Math.round(e.durationMs),
+      error: e.error,
+    });
+    if (this.#buffer.length >= 500) void this.flush();
+    else this.#timer ??= setTimeout(() => void this.flush(), 1000);
+  }
+
+  /** Writes what is buffered. Never throws: a lost log line must not fail a sync. */
+  flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const batch = this.#buffer;
+    this.#buffer = [];
+    if (batch.length === 0) return this.#flushing;
+    this.#flushing = this.#flushing.then(async () => {
+      try {
+        await this.sql`insert into emag_api_calls ${this.sql(batch)}`;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, lost: batch.length }, 'could not write the API call log');
+      }
+    });
+    return this.#flushing;
+  }
+}
+
+/** Deletes call log rows older than `days`; returns how many. */
+export async function pruneApiCalls(sql: Sql, days: number): Promise<number> {
+  const r = await sql`delete from emag_api_calls where at < now() - make_interval(days => ${days})`;
+  return r.count;
+}

@@ -1,0 +1,119 @@
+/**
+ * The SQL that owns `emag_offers`: page upserts that write only what changed, and the soft-delete
+ * that follows a completed full scan.
+ */
+import { createHash } from 'node:crypto';
+import type { OfferRow } from '../emag/records.ts';
+import type { Db, Sql } from './connect.ts';
+
+/** What one page's upsert did. */
+export interface UpsertCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+/** A stable hash of the record as eMAG sent it: equal records, equal hash. */
+export function contentHash(raw: unknown): string {
+  return createHash('sha1').update(stableJson(raw)).digest('base64url');
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * Upserts one page of offers for an account, in the caller's transaction. Rows whose content hash is
+ * unchanged are not touched at all. When `scanRunId` is given, the ids are remembered for the
+ * soft-delete at the end of that full scan.
+ */
+export async function upsertOffers(tx: Db, account: string, offers: OfferRow[], scanRunId: number | null): Promise<UpsertCounts> {
+  if (offers.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
+  // A page may repeat an id; the last copy wins (ON CONFLICT cannot touch a row twice).
+  const byId = new Map(offers.map((o) => [o.id, o]));
+  const input = [...byId.values()].map((o) => ({ ...o, content_hash: contentHash(o.raw) }));
+  if (scanRunId !== null) {
+    await tx`insert into emag_offer_scan_seen (run_id, id)
+      select ${scanRunId}, unnest(${tx.array(input.map((o) => o.id))}::bigint[]) on conflict do nothing`;
+  }
+  const [row] = await tx<{ inserted: string; updated: string }[]>`
+    with input as (
+      select * from jsonb_to_recordset(${tx.json(input as never)}::jsonb) as x(
+        id bigint, part_number text, part_number_key text, name text, brand text, category_id bigint,
+        status smallint, sale_price numeric, recommended_price numeric, min_sale_price numeric,
+        max_sale_price numeric, best_offer_sale_price numeric, currency text, stock integer,
+        general_stock integer, estimated_stock integer, handling_time integer, vat_id integer,
+        offer_validation_status smallint, validation_status smallint, number_of_offers integer,
+        buy_button_rank integer, ean jsonb, raw jsonb, content_hash text)
+    ), written as (
+      insert into emag_offers as o (
+        account, id, part_number, part_number_key, name, brand, category_id, status, sale_price,
+        recommended_price, min_sale_price, max_sale_price, best_offer_sale_price, currency, stock,
+        general_stock, estimated_stock, handling_time, vat_id, offer_validation_status, validation_status,
+        number_of_offers, buy_button_rank, ean, raw, content_hash)
+      select ${account}, id, part_number, part_number_key, name, brand, category_id, status, sale_price,
+        recommended_price, min_sale_price, max_sale_price, best_offer_sale_price, currency, stock,
+        general_stock, estimated_stock, handling_time, vat_id, offer_validation_status, validation_status,
+        number_of_offers, buy_button_rank, array(select jsonb_array_elements_text(coalesce(ean, '[]'))), raw, content_hash
+      from input
+      on conflict (account, id) do update set
+        part_number = excluded.part_number, part_number_key = excluded.part_number_key, name = excluded.name,
+        brand = excluded.brand, category_id = excluded.category_id, status = excluded.status,
+        sale_price = excluded.sale_price, recommended_price = excluded.recommended_price,
+        min_sale_price = excluded.min_sale_price, max_sale_price = excluded.max_sale_price,
+        best_offer_sale_price = excluded.best_offer_sale_price, currency = excluded.currency,
+        stock = excluded.stock, general_stock = excluded.general_stock, estimated_stock = excluded.estimated_stock,
+        handling_time = excluded.handling_time, vat_id = excluded.vat_id,
+        offer_validation_status = excluded.offer_validation_status, validation_status = excluded.validation_status,
+        number_of_offers = excluded.number_of_offers, buy_button_rank = excluded.buy_button_rank,
+        ean = excluded.ean, raw = excluded.raw, content_hash = excluded.content_hash,
+        updated_at = now(), last_seen_at = now(), deleted_at = null
+      where o.content_hash is distinct from excluded.content_hash or o.deleted_at is not null
+      returning (xmax = 0) as inserted
+    )
+    select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from written`;
+  const inserted = Number(row.inserted);
+  const updated = Number(row.updated);
+  return { inserted, updated, unchanged: offers.length - inserted - updated };
+}
+
+/**
+ * After a completed full scan: soft-deletes the account's offers the scan did not see, and confirms
+ * `last_seen_at` of the others (at most once a day, so unchanged rows are not rewritten every scan).
+ * Returns how many were deleted.
+ */
+export async function finishFullScan(sql: Sql, account: string, runId: number): Promise<number> {
+  return sql.begin(async (tx) => {
+    const deleted = await tx`
+      update emag_offers o set deleted_at = now(), updated_at = now()
+      where o.account = ${account} and o.deleted_at is null
+        and not exists (select 1 from emag_offer_scan_seen s where s.run_id = ${runId} and s.id = o.id)
+      returning id`;
+    await tx`
+      update emag_offers o set last_seen_at = now()
+      where o.account = ${account} and o.deleted_at is null and o.last_seen_at < now() - interval '1 day'
+        and exists (select 1 from emag_offer_scan_seen s where s.run_id = ${runId} and s.id = o.id)`;
+    await tx`delete from emag_offer_scan_seen where run_id = ${runId}`;
+    return deleted.length;
+  });
+}
+
+/** Forgets the seen ids of a scan that did not complete. */
+export async function dropScan(sql: Sql, runId: number): Promise<void> {
+  await sql`delete from emag_offer_scan_seen where run_id = ${runId}`;
+}
+
+/** Writes the unified catalog's account priority (first = preferred). */
+export async function setCatalogPriority(sql: Sql, accounts: string[]): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`delete from emag_account_priority`;
+    if (accounts.length > 0) {
+      await tx`insert into emag_account_priority ${tx(accounts.map((account, priority) => ({ account, priority })))}`;
+    }
+  });
+}

@@ -1,0 +1,225 @@
+/**
+ * The eMAG API client for one account: Basic auth, the rate budget, the `isError` envelope checked on
+ * every answer, typed errors, and retries only where they are safe. It knows nothing of Postgres.
+ */
+import ky, { type KyInstance } from 'ky';
+import type { AccountBudget } from './budget.ts';
+import { EmagError, type EmagErrorKind, kindOfMessages } from './errors.ts';
+
+/** One HTTP attempt, reported to whoever records metrics and the call log. */
+export interface CallEvent {
+  account: string;
+  resource: string;
+  action: string;
+  /** HTTP status, or 0 when no answer came (network error or timeout). */
+  status: number;
+  durationMs: number;
+  /** Time spent waiting for the rate budget before sending. */
+  waitedMs: number;
+  /** The error kind when the attempt failed. */
+  error: EmagErrorKind | null;
+  attempt: number;
+}
+
+/** Options of one account's client. */
+export interface EmagClientOptions {
+  account: string;
+  baseUrl: string;
+  username: string;
+  password: string;
+  budget: AccountBudget;
+  /** Per-attempt timeout. @default 30000 */
+  timeoutMs?: number;
+  /** Retries after the first attempt. @default 3 */
+  maxRetries?: number;
+  /** Cap of the exponential backoff. @default 30000 */
+  backoffCapMs?: number;
+  /** First backoff step. @default 500 */
+  backoffBaseMs?: number;
+  /** Called after every attempt. */
+  onCall?: (e: CallEvent) => void;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  method?: 'POST' | 'PATCH' | 'GET';
+  /** Safe to send again when the outcome is unknown. Reads are; most writes are not. @default true */
+  idempotent?: boolean;
+  signal?: AbortSignal;
+}
+
+/** The `results` of a successful envelope, and its messages. */
+export interface EmagResult<T> {
+  results: T;
+  messages: string[];
+  status: number;
+}
+
+/** Sleeps `ms`, or rejects when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Capped exponential backoff with "equal jitter": half fixed, half random, so retrying clients spread out. */
+export function backoffMs(attempt: number, baseMs: number, capMs: number): number {
+  const exp = Math.min(capMs, baseMs * 2 ** (attempt - 1));
+  return exp / 2 + Math.random() * (exp / 2);
+}
+
+/** Talks to eMAG for one account. */
+export class EmagClient {
+  readonly account: string;
+  readonly #http: KyInstance;
+  readonly #opts: Required<Omit<EmagClientOptions, 'onCall'>> & Pick<EmagClientOptions, 'onCall'>;
+
+  constructor(opts: EmagClientOptions) {
+    this.account = opts.account;
+    this.#opts = { timeoutMs: 30_000, maxRetries: 3, backoffCapMs: 30_000, backoffBaseMs: 500, ...opts };
+    const auth = Buffer.from(`${opts.username}:${opts.password}`).toString('base64');
+    this.#http = ky.create({
+      prefixUrl: opts.baseUrl,
+      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json', accept: 'application/json' },
+      timeout: this.#opts.timeoutMs,
+      // Retries are ours: eMAG's reads are POSTs, and a garbled 200 must be retried too.
+      retry: 0,
+      throwHttpErrors: false,
+    });
+  }
+
+  /** Reads `resource/read` with a filter/paging body and returns `results`. */
+  async read<T = unknown>(resource: string, body: object = {}, signal?: AbortSignal): Promise<T> {
+    return (await this.call<T>(resource, 'read', body, { signal })).results;
+  }
+
+  /** `resource/count`: eMAG answers numbers as strings; this returns numbers. */
+  async count(resource: string, body: object = {}, signal?: AbortSignal): Promise<{ items: number; pages: number }> {
+    const r = await this.call<Record<string, unknown>>(resource, 'count', body, { signal });
+    const items = Number(r.results?.noOfItems);
+    const pages = Number(r.results?.noOfPages);
+    if (!Number.isFinite(items) || !Number.isFinite(pages)) {
+      throw this.#error('invalid_response', `count answer without numeric noOfItems/noOfPages`, resource, 'count', r.status);
+    }
+    return { items, pages };
+  }
+
+  /**
+   * Calls `{base}/{resource}/{action}` and returns the envelope's results, retrying retryable
+   * failures with backoff. Every attempt takes a slot from the account's budget first.
+   */
+  async call<T = unknown>(resource: string, action: string, body?: unknown, opts: CallOptions = {}): Promise<EmagResult<T>> {
+    const idempotent = opts.idempotent ?? true;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#attempt<T>(resource, action, body, opts, attempt);
+      } catch (err) {
+        if (!(err instanceof EmagError)) throw err;
+        // A 429 was not processed, so even a non-idempotent write may go again.
+        const safe = idempotent || err.kind === 'rate_limited';
+        if (!err.retryable || !safe || attempt > this.#opts.maxRetries) throw err;
+        let wait = backoffMs(attempt, this.#opts.backoffBaseMs, this.#opts.backoffCapMs);
+        if (err.retryAfterSeconds !== null) wait = Math.max(wait, err.retryAfterSeconds * 1000);
+        // After a 429 the 3-second window eMAG reports must drain before the next try.
+        if (err.kind === 'rate_limited') wait = Math.max(wait, 1000 + Math.random() * 500);
+        await sleep(wait, opts.signal);
+      }
+    }
+  }
+
+  async #attempt<T>(resource: string, action: string, body: unknown, opts: CallOptions, attempt: number): Promise<EmagResult<T>> {
+    const waitedMs = await this.#opts.budget.for(resource).take(opts.signal);
+    const started = performance.now();
+    let status = 0;
+    let kind: EmagErrorKind | null = null;
+    try {
+      const path = action ? `${resource}/${action}` : resource;
+      let response: Response;
+      try {
+        response = await this.#http(path, {
+          method: opts.method ?? 'POST',
+          body: body === undefined || opts.method === 'GET' ? undefined : JSON.stringify(body),
+          signal: opts.signal,
+        });
+      } catch (err) {
+        const e = err as Error;
+        if (opts.signal?.aborted) throw err;
+        kind = e.name === 'TimeoutError' ? 'timeout' : 'network';
+        const cause = (e.cause as Error | undefined)?.message;
+        throw this.#error(kind, kind === 'timeout' ? `no answer within ${this.#opts.timeoutMs} ms` : `network error: ${cause ?? e.message}`, resource, action, null);
+      }
+      status = response.status;
+      const text = await response.text();
+      try {
+        return this.#interpret<T>(response, text, resource, action);
+      } catch (err) {
+        if (err instanceof EmagError) kind = err.kind;
+        throw err;
+      }
+    } finally {
+      this.#opts.onCall?.({
+        account: this.account,
+        resource,
+        action,
+        status,
+        durationMs: performance.now() - started,
+        waitedMs,
+        error: kind,
+        attempt,
+      });
+    }
+  }
+
+  #interpret<T>(response: Response, text: string, resource: string, action: string): EmagResult<T> {
+    const status = response.status;
+    const retryAfter = Number(response.headers.get('retry-after'));
+    const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null;
+    if (status === 429) {
+      throw this.#error('rate_limited', 'rate limit exceeded (HTTP 429)', resource, action, status, [], retryAfterSeconds);
+    }
+    if (status >= 500) throw this.#error('server', `server error (HTTP ${status})`, resource, action, status, [], retryAfterSeconds);
+    // PATCH offer_stock answers 204 with no body on success.
+    if (status === 204 && text.trim() === '') return { results: null as T, messages: [], status };
+
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      const looksHtml = /^\s*</.test(text);
+      throw this.#error('invalid_response', `${looksHtml ? 'HTML page' : 'invalid JSON'} instead of a JSON envelope (HTTP ${status})`, resource, action, status);
+    }
+    const env = (json ?? {}) as { isError?: unknown; messages?: unknown; results?: unknown };
+    const messages = toMessages(env.messages);
+    if (status === 401 || status === 403) {
+      const k = kindOfMessages(messages);
+      throw this.#error(k === 'ip_not_whitelisted' ? k : 'auth', messages[0] ?? `not authorised (HTTP ${status})`, resource, action, status, messages);
+    }
+    if (env.isError === true) {
+      throw this.#error(kindOfMessages(messages), messages[0] ?? 'eMAG answered isError:true without a message', resource, action, status, messages);
+    }
+    if (status >= 400) throw this.#error('rejected', messages[0] ?? `HTTP ${status}`, resource, action, status, messages);
+    if (env.isError !== false) {
+      throw this.#error('invalid_response', 'answer without the isError:false envelope', resource, action, status);
+    }
+    return { results: env.results as T, messages, status };
+  }
+
+  #error(kind: EmagErrorKind, message: string, resource: string, action: string, status: number | null, messages: string[] = [], retryAfter: number | null = null): EmagError {
+    return new EmagError(kind, message, this.account, resource, action, status, messages, retryAfter);
+  }
+}
+
+/** eMAG's `messages` is a list of strings, or of objects with text inside; flatten to strings. */
+function toMessages(raw: unknown): string[] {
+  if (!Array.isArray(raw)) return typeof raw === 'string' ? [raw] : [];
+  return raw.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).map((s) => s.slice(0, 500));
+}

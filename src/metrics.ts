@@ -1,0 +1,46 @@
+/**
+ * The Prometheus metrics, in one registry. Labels stay bounded: account, stream, resource, status
+ * class and result — never SKUs, order ids or emails.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallEvent } from './emag/client.ts';
+
+/** All metrics of one daemon. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly runs = new Counter({ name: 'emag_sync_runs_total', help: 'Finished sync runs by account, stream and result.', labelNames: ['account', 'stream', 'result'], registers: [this.registry] });
+  readonly records = new Counter({ name: 'emag_sync_records_total', help: 'Records processed by sync runs, by what happened to them.', labelNames: ['account', 'stream', 'outcome'], registers: [this.registry] });
+  readonly runDuration = new Histogram({ name: 'emag_sync_run_duration_seconds', help: 'Duration of finished sync runs.', labelNames: ['account', 'stream'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600], registers: [this.registry] });
+  readonly lastSuccess = new Gauge({ name: 'emag_sync_last_success_timestamp_seconds', help: 'When each account stream last finished successfully (Unix time).', labelNames: ['account', 'stream'], registers: [this.registry] });
+  readonly running = new Gauge({ name: 'emag_sync_running', help: '1 while a run of the account stream is in progress.', labelNames: ['account', 'stream'], registers: [this.registry] });
+  readonly apiRequests = new Counter({ name: 'emag_api_requests_total', help: 'eMAG API requests by account, resource, action and HTTP status (0 = no answer).', labelNames: ['account', 'resource', 'action', 'status'], registers: [this.registry] });
+  readonly apiDuration = new Histogram({ name: 'emag_api_request_duration_seconds', help: 'eMAG API request durations.', labelNames: ['account', 'resource'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
+  readonly apiErrors = new Counter({ name: 'emag_api_errors_total', help: 'Failed eMAG API attempts by kind.', labelNames: ['account', 'resource', 'kind'], registers: [this.registry] });
+  readonly rateLimitWaits = new Counter({ name: 'emag_rate_limit_waits_total', help: 'Requests that waited for the rate budget before being sent.', labelNames: ['account'], registers: [this.registry] });
+  readonly rateLimitWaitSeconds = new Counter({ name: 'emag_rate_limit_wait_seconds_total', help: 'Total time requests waited for the rate budget.', labelNames: ['account'], registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: 'emag_rate_limited_total', help: 'HTTP 429 answers from eMAG.', labelNames: ['account'], registers: [this.registry] });
+  readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
+  readonly buildInfo = new Gauge({ name: 'emag_sync_build_info', help: 'Version of the running emag-sync.', labelNames: ['version', 'node'], registers: [this.registry] });
+
+  constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: opts.version ?? '0.0.0', node: process.version }, 1);
+  }
+
+  /** Records one eMAG attempt. */
+  observeCall(e: CallEvent): void {
+    this.apiRequests.inc({ account: e.account, resource: e.resource, action: boundedAction(e.action), status: String(e.status) });
+    this.apiDuration.observe({ account: e.account, resource: e.resource }, e.durationMs / 1000);
+    if (e.error) this.apiErrors.inc({ account: e.account, resource: e.resource, kind: e.error });
+    if (e.status === 429) this.rateLimited.inc({ account: e.account });
+    if (e.waitedMs > 5) {
+      this.rateLimitWaits.inc({ account: e.account });
+      this.rateLimitWaitSeconds.inc({ account: e.account }, e.waitedMs / 1000);
+    }
+  }
+}
+
+/** `acknowledge/123` would make one series per order: keep only the verb. */
+function boundedAction(action: string): string {
+  return action.replace(/\/.*$/, '');
+}

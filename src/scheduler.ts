@@ -1,0 +1,184 @@
+/**
+ * The scheduler: one croner job per account and stream, never two runs of one account's stream at
+ * once, a per-account offset so nothing fires at round times, and failover retries with backoff.
+ */
+import { createHash } from 'node:crypto';
+import { Cron } from 'croner';
+import type { AccountConfig, Schedule, Stream } from './config.ts';
+import type { RunTrigger } from './db/runs.ts';
+import { type RunMode, type RunResult, executeRun, type SyncDeps } from './streams/run.ts';
+import { STREAM_FUNCTIONS } from './streams/registry.ts';
+
+/** A run in progress, as the status server shows it. */
+export interface ActiveRun {
+  account: string;
+  stream: Stream;
+  mode: RunMode;
+  trigger: RunTrigger;
+  startedAt: Date;
+}
+
+/** Raised when a run is asked for that cannot start. */
+export class RunRefusedError extends Error {
+  override name = 'RunRefusedError';
+}
+
+/**
+ * Seconds to shift an account stream's jobs by, derived from its name so it is stable across restarts:
+ * eMAG asks integrators not to start jobs at round times, and accounts should not fire together.
+ */
+export function startOffsetSeconds(account: string, stream: string): number {
+  const h = createHash('sha1').update(`${account}/${stream}`).digest().readUInt32BE(0);
+  return 7 + (h % 173); // 7 s .. 3 min, never 0
+}
+
+/** Failover retry delay after `failures` consecutive failures: 30 s doubling, capped at 10 min. */
+export function failoverDelayMs(failures: number): number {
+  const base = Math.min(600_000, 30_000 * 2 ** (failures - 1));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+/** The job of one account stream. */
+interface Job {
+  account: AccountConfig;
+  stream: Stream;
+  cron: Cron;
+  failures: number;
+  retry: NodeJS.Timeout | null;
+}
+
+/** Schedules and runs syncs for the accounts this daemon owns. */
+export class Scheduler {
+  readonly #deps: SyncDeps;
+  readonly #jobs = new Map<string, Job>();
+  readonly #active = new Map<string, { run: ActiveRun; done: Promise<RunResult>; abort: AbortController }>();
+  #stopped = false;
+  /** Whether scheduled (not only manual) runs happen. */
+  running = false;
+
+  constructor(deps: SyncDeps) {
+    this.#deps = deps;
+  }
+
+  /** Creates the jobs and starts them; each stream also runs shortly after start when it is due. */
+  start(accounts: AccountConfig[], lastSuccess: (account: string, stream: Stream) => Promise<Date | null>): void {
+    this.running = true;
+    for (const account of accounts) {
+      if (!account.enabled) continue;
+      for (const stream of account.syncTypes) {
+        if (!STREAM_FUNCTIONS[stream]) continue;
+        const schedule = account.schedules[stream];
+        const offset = startOffsetSeconds(account.name, stream);
+        const fire = () => void this.trigger(account, stream, 'full', 'schedule').catch(() => {});
+        const cron =
+          schedule.kind === 'cron'
+            ? new Cron(schedule.expression, { name: `${account.name}/${stream}`, protect: true }, () => {
+                setTimeout(fire, offset * 1000).unref();
+              })
+            : new Cron('* * * * * *', { name: `${account.name}/${stream}`, interval: schedule.minutes * 60, startAt: new Date(Date.now() + offset * 1000), protect: true }, fire);
+        this.#jobs.set(key(account.name, stream), { account, stream, cron, failures: 0, retry: null });
+        void this.#catchUp(account, stream, schedule, lastSuccess);
+      }
+    }
+  }
+
+  /** A stream that has not succeeded within its last period runs shortly after start, not at its next slot. */
+  async #catchUp(account: AccountConfig, stream: Stream, schedule: Schedule, lastSuccess: (a: string, s: Stream) => Promise<Date | null>): Promise<void> {
+    const last = await lastSuccess(account.name, stream).catch(() => null);
+    let due: boolean;
+    if (schedule.kind === 'cron') {
+      const cron = new Cron(schedule.expression, { paused: true });
+      const previous = cron.previousRuns(1)[0];
+      cron.stop();
+      due = !last || (previous !== undefined && last < previous);
+    } else {
+      due = !last || Date.now() - last.getTime() > schedule.minutes * 60_000;
+    }
+    // A second or so apart per stream, so accounts do not start in lock-step.
+    const delay = 500 + (startOffsetSeconds(account.name, stream) % 5) * 400;
+    if (due) setTimeout(() => void this.trigger(account, stream, 'full', 'schedule').catch(() => {}), delay).unref();
+  }
+
+  /**
+   * Starts a run now unless one of the same account stream is running. Resolves with its result;
+   * rejects with RunRefusedError when it cannot start.
+   */
+  trigger(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger): Promise<RunResult> {
+    const k = key(account.name, stream);
+    if (this.#stopped) return Promise.reject(new RunRefusedError('the daemon is stopping'));
+    if (this.#active.has(k)) return Promise.reject(new RunRefusedError(`${account.name}/${stream} is already running`));
+    const fn = STREAM_FUNCTIONS[stream];
+    if (!fn) return Promise.reject(new RunRefusedError(`stream ${stream} is not implemented`));
+    const abort = new AbortController();
+    const run: ActiveRun = { account: account.name, stream, mode, trigger, startedAt: new Date() };
+    const done = executeRun(this.#deps, account, stream, fn, { mode, trigger, signal: abort.signal })
+      .then((result) => {
+        this.#afterRun(account, stream, result);
+        return result;
+      })
+      .finally(() => this.#active.delete(k));
+    this.#active.set(k, { run, done, abort });
+    return done;
+  }
+
+  #afterRun(account: AccountConfig, stream: Stream, result: RunResult): void {
+    const job = this.#jobs.get(key(account.name, stream));
+    if (!job) return;
+    if (result.status !== 'failed') {
+      job.failures = 0;
+      return;
+    }
+    job.failures++;
+    // Wrong credentials or a non-whitelisted IP are not fixed by retrying; the next slot will try again.
+    const hopeless = result.errorKind === 'auth' || result.errorKind === 'ip_not_whitelisted';
+    if (!this.#deps.config.autoFailover || hopeless || this.#stopped || job.retry) return;
+    const delay = failoverDelayMs(job.failures);
+    const next = job.cron.nextRun();
+    if (next && next.getTime() - Date.now() < delay) return;
+    this.#deps.log.warn({ account: account.name, stream, inSeconds: Math.round(delay / 1000), failures: job.failures }, 'failover: retrying the failed run');
+    job.retry = setTimeout(() => {
+      job.retry = null;
+      void this.trigger(account, stream, 'full', 'failover').catch(() => {});
+    }, delay);
+    job.retry.unref();
+  }
+
+  /** When the account stream runs next, if it is scheduled. */
+  nextRun(account: string, stream: Stream): Date | null {
+    const job = this.#jobs.get(key(account, stream));
+    if (!job) return null;
+    const next = job.cron.nextRun();
+    if (!next) return null;
+    const schedule = job.account.schedules[stream];
+    return schedule.kind === 'cron' ? new Date(next.getTime() + startOffsetSeconds(account, stream) * 1000) : next;
+  }
+
+  /** Runs in progress. */
+  activeRuns(): ActiveRun[] {
+    return [...this.#active.values()].map((a) => a.run);
+  }
+
+  /** Cancels one running run; false when there was none. */
+  cancel(account: string, stream: Stream): boolean {
+    const a = this.#active.get(key(account, stream));
+    if (!a) return false;
+    a.abort.abort(new Error('cancelled'));
+    return true;
+  }
+
+  /** Stops scheduling, cancels running runs (they checkpoint what they committed) and waits for them. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.running = false;
+    for (const job of this.#jobs.values()) {
+      job.cron.stop();
+      if (job.retry) clearTimeout(job.retry);
+    }
+    for (const a of this.#active.values()) a.abort.abort(new Error('the daemon is stopping'));
+    await Promise.allSettled([...this.#active.values()].map((a) => a.done));
+  }
+}
+
+function key(account: string, stream: string): string {
+  return `${account}/${stream}`;
+}

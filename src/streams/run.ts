@@ -1,0 +1,191 @@
+/**
+ * A run's lifecycle: the `emag_sync_runs` row, live counters, the account's client, the final status,
+ * metrics and the one log line per run. Streams only fetch and write; this file does the bookkeeping.
+ */
+import type { AccountConfig, Config, Stream } from '../config.ts';
+import type { ApiCallLog } from '../db/api-calls.ts';
+import type { Db, Sql } from '../db/connect.ts';
+import { quarantine as storeQuarantine, type QuarantinedRecord } from '../db/quarantine.ts';
+import { createRun, emptyCounters, finishRun, type RunCounters, type RunStatus, type RunTrigger, saveProgress } from '../db/runs.ts';
+import type { AccountBudget } from '../emag/budget.ts';
+import { EmagClient } from '../emag/client.ts';
+import { EmagError } from '../emag/errors.ts';
+import { coerceError, scrubSecrets } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+
+/** How a stream may be run. */
+export type RunMode = 'full' | 'incremental';
+
+/** What every run needs from the daemon around it. */
+export interface SyncDeps {
+  sql: Sql;
+  config: Config;
+  log: Logger;
+  /** One budget per account, shared by all its runs. */
+  budgets: Map<string, AccountBudget>;
+  metrics?: Metrics;
+  callLog?: ApiCallLog;
+}
+
+/** What a stream function gets. */
+export interface StreamContext {
+  sql: Sql;
+  config: Config;
+  account: AccountConfig;
+  client: EmagClient;
+  log: Logger;
+  mode: RunMode;
+  signal: AbortSignal;
+  run: RunHandle;
+}
+
+/** What a stream reports back beyond its counters. */
+export interface StreamOutcome {
+  /** `partial` when some records or pages could not be processed. @default derived from counters */
+  status?: 'succeeded' | 'partial';
+  /** A short note for the log line (e.g. "complete scan"). */
+  note?: string;
+}
+
+/** A stream implementation. */
+export type StreamFn = (ctx: StreamContext) => Promise<StreamOutcome>;
+
+/** The live run, as a stream sees it. */
+export class RunHandle {
+  readonly counters: RunCounters = emptyCounters();
+  #saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: number,
+    readonly account: string,
+    readonly stream: Stream,
+    private readonly sql: Sql,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** Saves the counters (and a checkpoint) so progress is visible live; serialised, never concurrent. */
+  progress(checkpoint?: unknown): Promise<void> {
+    const snapshot = { ...this.counters };
+    this.#saving = this.#saving.then(() => saveProgress(this.sql, this.id, snapshot, checkpoint));
+    return this.#saving;
+  }
+
+  /** Stores records that could not be parsed, with their reasons, and counts them as failed. */
+  async quarantine(tx: Db, records: QuarantinedRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await storeQuarantine(tx, this.account, this.stream, this.id, records);
+    this.counters.items_failed += records.length;
+    this.metrics?.quarantined.inc({ account: this.account, stream: this.stream }, records.length);
+  }
+
+  /** Waits for pending progress writes. */
+  settled(): Promise<void> {
+    return this.#saving;
+  }
+}
+
+/** The end of a run, as the CLI and scheduler see it. */
+export interface RunResult {
+  runId: number;
+  account: string;
+  stream: Stream;
+  status: RunStatus;
+  counters: RunCounters;
+  durationMs: number;
+  error: string | null;
+  /** The error's kind when it was an eMAG error (auth, rate_limited, …). */
+  errorKind: string | null;
+}
+
+/** Runs one stream of one account to its end, recording everything. Never throws for sync failures. */
+export async function executeRun(
+  deps: SyncDeps,
+  account: AccountConfig,
+  stream: Stream,
+  streamFn: StreamFn,
+  opts: { mode: RunMode; trigger: RunTrigger; signal?: AbortSignal },
+): Promise<RunResult> {
+  const { sql, config, metrics } = deps;
+  const started = performance.now();
+  const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger });
+  const log = deps.log.child({ account: account.name, stream, runId });
+  const run = new RunHandle(runId, account.name, stream, sql, metrics);
+  const budget = deps.budgets.get(account.name);
+  if (!budget) throw new Error(`no rate budget for account ${account.name}`);
+  const client = new EmagClient({
+    account: account.name,
+    baseUrl: account.baseUrl,
+    username: account.username,
+    password: account.password,
+    budget,
+    timeoutMs: config.apiTimeoutMs,
+    maxRetries: config.maxRetries,
+    onCall: (e) => {
+      run.counters.api_requests++;
+      if (e.waitedMs > 5) run.counters.rate_limit_waits++;
+      metrics?.observeCall(e);
+      deps.callLog?.record(e);
+    },
+  });
+  const signal = opts.signal ?? new AbortController().signal;
+  metrics?.running.set({ account: account.name, stream }, 1);
+  log.debug({ mode: opts.mode, trigger: opts.trigger }, 'run started');
+
+  let status: RunStatus;
+  let error: string | null = null;
+  let errorKind: string | null = null;
+  let note: string | undefined;
+  try {
+    const outcome = await streamFn({ sql, config, account, client, log, mode: opts.mode, signal, run });
+    note = outcome.note;
+    status = signal.aborted ? 'cancelled' : (outcome.status ?? (run.counters.items_failed > 0 ? 'partial' : 'succeeded'));
+  } catch (err) {
+    const e = coerceError(err);
+    if (signal.aborted) {
+      status = 'cancelled';
+      error = 'cancelled: the daemon is stopping';
+    } else {
+      status = 'failed';
+      error = scrubSecrets(e.message);
+      errorKind = e instanceof EmagError ? e.kind : null;
+    }
+  }
+  await run.settled().catch(() => {});
+  const c = run.counters;
+  try {
+    await finishRun(sql, runId, status, c, error);
+  } catch (err) {
+    log.error({ err: scrubSecrets(coerceError(err).message) }, 'could not record the end of the run');
+  }
+  const durationMs = performance.now() - started;
+  metrics?.running.set({ account: account.name, stream }, 0);
+  metrics?.runs.inc({ account: account.name, stream, result: status });
+  metrics?.runDuration.observe({ account: account.name, stream }, durationMs / 1000);
+  for (const outcome of ['inserted', 'updated', 'unchanged', 'deleted', 'failed'] as const) {
+    const n = c[`items_${outcome}`];
+    if (n > 0) metrics?.records.inc({ account: account.name, stream, outcome }, n);
+  }
+  if (status === 'succeeded' || status === 'partial') metrics?.lastSuccess.set({ account: account.name, stream }, Date.now() / 1000);
+
+  const figures = {
+    status,
+    mode: opts.mode,
+    trigger: opts.trigger,
+    durationMs: Math.round(durationMs),
+    pages: `${c.pages_done}/${c.pages_total ?? '?'}`,
+    seen: c.items_seen,
+    inserted: c.items_inserted,
+    updated: c.items_updated,
+    unchanged: c.items_unchanged,
+    deleted: c.items_deleted,
+    failed: c.items_failed,
+    apiRequests: c.api_requests,
+    rateLimitWaits: c.rate_limit_waits,
+    ...(error ? { error } : {}),
+    ...(note ? { note } : {}),
+  };
+  const level = status === 'failed' ? 'error' : status === 'succeeded' && c.items_seen > 0 ? 'info' : 'warn';
+  log[level](figures, `run ${status}: ${account.name}/${stream}${c.items_seen === 0 && status === 'succeeded' ? ' (0 records seen)' : ''}`);
+  return { runId, account: account.name, stream, status, counters: { ...c }, durationMs, error, errorKind };
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Runs every test/*.test.ts with node:test through tsx (Node 20's runner does not expand globs),
+// and fails when no test ran, so an empty run can never look green.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+
+const only = process.argv.slice(2);
+const files = only.length > 0 ? only : readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
+if (files.length === 0) {
+  console.error('no test files found in test/');
+  process.exit(1);
+}
+// One file at a time: the rate-limit tests measure real time on a 2-core machine.
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
+  stdio: ['inherit', 'pipe', 'inherit'],
+});
+let tail = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  tail = (tail + chunk.toString()).slice(-4000);
+});
+child.on('close', (code) => {
+  const passed = Number(/ℹ pass (\d+)/.exec(tail)?.[1] ?? 0);
+  if (code === 0 && passed === 0) {
+    console.error('the test run executed no test');
+    process.exit(1);
+  }
+  process.exit(code ?? 1);
+});
