@@ -10,7 +10,7 @@ import { Leases } from './db/leases.ts';
 import { migrate } from './db/migrate.ts';
 import { setCatalogPriority } from './db/offers.ts';
 import { latestRun, markInterrupted } from './db/runs.ts';
-import { AccountBudget } from './emag/budget.ts';
+import { budgetsFor } from './emag/budget.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
@@ -28,11 +28,6 @@ export interface Runtime {
   /** Accounts whose lease this process holds. */
   owned: AccountConfig[];
   close(): Promise<void>;
-}
-
-/** One budget per account, shared by every run of it. */
-export function budgetsFor(accounts: AccountConfig[]): Map<string, AccountBudget> {
-  return new Map(accounts.map((a) => [a.name, new AccountBudget(a.ordersRps, a.otherRps)]));
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The SQL that owns `emag_quarantine`: records eMAG sent that could not be stored, with the reason.
  */
-import type { Db, Sql } from './connect.ts';
+import type { Db } from './connect.ts';
 
 /** One record set aside. */
 export interface QuarantinedRecord {
@@ -19,7 +19,7 @@ export async function quarantine(sql: Db, account: string, stream: string, runId
     run_id: runId,
     record_key: r.key,
     reason: r.reason,
-    raw: JSON.stringify(r.raw ?? null),
+    raw: (r.raw ?? null) as never,
   }));
   await sql`insert into emag_quarantine ${sql(rows, 'account', 'stream', 'run_id', 'record_key', 'reason', 'raw')}`;
 }

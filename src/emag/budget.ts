@@ -111,3 +111,8 @@ export class AccountBudget {
     return resource === 'order' || resource.startsWith('order/') ? this.orders : this.other;
   }
 }
+
+/** One budget per account, to be shared by every run of that account. */
+export function budgetsFor(accounts: ReadonlyArray<{ name: string; ordersRps: number; otherRps: number }>): Map<string, AccountBudget> {
+  return new Map(accounts.map((a) => [a.name, new AccountBudget(a.ordersRps, a.otherRps)]));
+}

@@ -1,0 +1,50 @@
+/**
+ * A sandbox eMAG and a fresh database wired into a Config and SyncDeps, as the daemon would have them.
+ */
+import { type Config, loadConfig } from '../../src/config.ts';
+import { budgetsFor } from '../../src/emag/budget.ts';
+import { setCatalogPriority } from '../../src/db/offers.ts';
+import { createLogger } from '../../src/log.ts';
+import { Metrics } from '../../src/metrics.ts';
+import type { Sandbox } from '../../src/sandbox/server.ts';
+import type { SyncDeps } from '../../src/streams/run.ts';
+import type { TestDatabase } from './db.ts';
+
+/** Credentials of the test accounts (sandbox-only). */
+export const TEST_ACCOUNTS = [
+  { name: 'main', username: 'main-user', password: 'main-sandbox-secret' },
+  { name: 'fbe', username: 'fbe-user', password: 'fbe-sandbox-secret' },
+] as const;
+
+/** Environment variables for the test accounts against `sandbox`, plus `extra`. */
+export function sandboxEnv(sandbox: Sandbox, db: TestDatabase | null, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { EMAG_ACCOUNTS: TEST_ACCOUNTS.map((a) => a.name).join(','), EMAG_SYNC_PORT: '0', EMAG_API_TIMEOUT: '5' };
+  if (db) env.DATABASE_URL = db.url;
+  for (const a of TEST_ACCOUNTS) {
+    const up = `EMAG_${a.name.toUpperCase()}`;
+    env[`${up}_BASE_URL`] = sandbox.url;
+    env[`${up}_USERNAME`] = a.username;
+    env[`${up}_PASSWORD`] = a.password;
+  }
+  return { ...env, ...extra };
+}
+
+/** Config and SyncDeps for tests that run streams directly. */
+export async function syncDeps(
+  sandbox: Sandbox,
+  db: TestDatabase,
+  extra: Record<string, string> = {},
+  /** Share another deps' budgets: the sandbox, like eMAG, counts an account's requests together. */
+  budgets?: SyncDeps['budgets'],
+): Promise<{ config: Config; deps: SyncDeps }> {
+  const config = loadConfig(sandboxEnv(sandbox, db, extra));
+  await setCatalogPriority(db.sql, config.catalogPriority);
+  const deps: SyncDeps = {
+    sql: db.sql,
+    config,
+    log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    budgets: budgets ?? budgetsFor(config.accounts),
+    metrics: new Metrics({ defaultMetrics: false }),
+  };
+  return { config, deps };
+}

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Config } from '../src/config.ts';
+import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { offersStream } from '../src/streams/offers.ts';
+import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
+import { type TestDatabase, testDatabase } from './helpers/db.ts';
+import { syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
+
+let sandbox: Sandbox;
+let db: TestDatabase;
+let config: Config;
+let deps: SyncDeps;
+
+before(async () => {
+  [sandbox, db] = await Promise.all([
+    startSandbox({
+      accounts: [
+        { ...TEST_ACCOUNTS[0], offers: 530 },
+        { ...TEST_ACCOUNTS[1], offers: 320 },
+      ],
+      sharedSkus: 120,
+    }),
+    testDatabase(),
+  ]);
+  ({ config, deps } = await syncDeps(sandbox, db));
+});
+after(async () => {
+  await sandbox?.close();
+  await db?.close();
+});
+
+function account(name: string) {
+  return config.accounts.find((a) => a.name === name)!;
+}
+
+function sync(name: string, mode: RunMode = 'full', d: SyncDeps = deps) {
+  return executeRun(d, account(name), 'offers', offersStream(), { mode, trigger: 'cli' });
+}
+
+type Row = { id: string; part_number: string; name: string; sale_price: string; recommended_price: string | null; stock: number; status: number; vat_id: number; deleted_at: Date | null; updated_at: Date; xmin: string };
+
+async function rows(name: string): Promise<Map<number, Row>> {
+  const r = await db.sql<Row[]>`select id, part_number, name, sale_price, recommended_price, stock, status, vat_id, deleted_at, updated_at, xmin::text from emag_offers where account = ${name}`;
+  return new Map(r.map((x) => [Number(x.id), x]));
+}
+
+function served(name: string) {
+  return sandbox.account(name).offers as Array<Record<string, unknown>>;
+}
+
+test('a full sync mirrors both accounts: counts and field values equal the sandbox’s', async () => {
+  const [main, fbe] = await Promise.all([sync('main'), sync('fbe')]);
+  assert.equal(main.status, 'succeeded', main.error ?? '');
+  assert.equal(fbe.status, 'succeeded', fbe.error ?? '');
+  assert.equal(main.counters.items_inserted, 530);
+  assert.equal(fbe.counters.items_inserted, 320);
+  assert.equal(main.counters.pages_done, 6);
+  assert.equal(main.counters.api_requests, 7, 'one count and six pages');
+
+  for (const name of ['main', 'fbe']) {
+    const mirror = await rows(name);
+    const offers = served(name);
+    assert.equal(mirror.size, offers.length);
+    for (const o of offers) {
+      const m = mirror.get(Number(o.id));
+      assert.ok(m, `offer ${o.id} mirrored`);
+      assert.equal(m.part_number, Array.isArray(o.part_number) ? o.part_number[0] : o.part_number);
+      assert.equal(m.name, o.name);
+      assert.equal(Number(m.sale_price), Number(o.sale_price));
+      assert.equal(m.recommended_price === null ? null : Number(m.recommended_price), o.recommended_price == null || o.recommended_price === '' ? null : Number(o.recommended_price));
+      const stock = Array.isArray(o.stock) ? (o.stock as Array<{ value: unknown }>).reduce((s, w) => s + Number(w.value), 0) : Number(o.stock);
+      assert.equal(m.stock, stock);
+      assert.equal(m.status, Number(o.status));
+      assert.equal(m.vat_id, Number(o.vat_id));
+    }
+  }
+  const [run] = await db.sql`select * from emag_sync_runs where id = ${main.runId}`;
+  assert.equal(run.status, 'succeeded');
+  assert.equal(run.items_seen, 530);
+  assert.equal(run.pages_total, 6);
+  assert.ok(run.finished_at instanceof Date);
+});
+
+test('emag_products has one row per SKU and prefers main for shared SKUs', async () => {
+  const products = await db.sql<{ part_number: string; source_account: string; accounts: string[] }[]>`select part_number, source_account, accounts from emag_products`;
+  const skus = new Set([...served('main'), ...served('fbe')].map((o) => (Array.isArray(o.part_number) ? o.part_number[0] : o.part_number)));
+  assert.equal(products.length, skus.size);
+  const shared = products.filter((p) => p.accounts.length === 2);
+  assert.equal(shared.length, 120);
+  assert.ok(shared.every((p) => p.source_account === 'main'));
+  assert.ok(products.some((p) => p.source_account === 'fbe'), 'fbe-only SKUs come from fbe');
+});
+
+test('a second run rewrites nothing', async () => {
+  const before = await rows('main');
+  const r = await sync('main');
+  assert.equal(r.status, 'succeeded');
+  assert.deepEqual([r.counters.items_inserted, r.counters.items_updated, r.counters.items_unchanged, r.counters.items_deleted], [0, 0, 530, 0]);
+  const afterRows = await rows('main');
+  for (const [id, row] of before) {
+    assert.equal(afterRows.get(id)?.xmin, row.xmin, `offer ${id} not rewritten`);
+    assert.deepEqual(afterRows.get(id)?.updated_at, row.updated_at);
+  }
+});
+
+test('changed prices arrive, and only those rows change', async () => {
+  const changed = sandbox.account('main').changePrices(7);
+  const before = await rows('main');
+  const r = await sync('main');
+  assert.equal(r.counters.items_updated, 7);
+  assert.equal(r.counters.items_unchanged, 523);
+  const now = await rows('main');
+  for (const id of changed) {
+    const o = served('main').find((x) => Number(x.id) === id)!;
+    assert.equal(Number(now.get(id)!.sale_price), Number(o.sale_price));
+    assert.ok(now.get(id)!.updated_at > before.get(id)!.updated_at);
+  }
+});
+
+test('removed offers are soft-deleted only after a complete scan', async () => {
+  const removed = sandbox.account('main').removeOffers(4);
+  const added = sandbox.account('main').addOffers(3);
+
+  // A scan capped at 2 pages is incomplete: nothing may be deleted.
+  const { deps: capped } = await syncDeps(sandbox, db, { EMAG_MAIN_MAX_PAGES: '2' }, deps.budgets);
+  const partial = await executeRun(capped, capped.config.accounts[0], 'offers', offersStream(), { mode: 'full', trigger: 'cli' });
+  assert.equal(partial.counters.pages_done, 2);
+  assert.equal(partial.counters.items_deleted, 0);
+  let mirror = await rows('main');
+  for (const id of removed) assert.equal(mirror.get(id)?.deleted_at, null, 'still live after an incomplete scan');
+
+  // A scan that fails half-way deletes nothing either.
+  sandbox.fault({ kind: 'server_error', count: 20, resource: 'product_offer', action: 'read' });
+  const { deps: fast } = await syncDeps(sandbox, db, { EMAG_MAX_RETRIES: '0' }, deps.budgets);
+  const failed = await executeRun(fast, fast.config.accounts[0], 'offers', offersStream(), { mode: 'full', trigger: 'cli' });
+  sandbox.clearFaults();
+  assert.equal(failed.status, 'failed');
+  assert.match(failed.error ?? '', /server error/);
+  mirror = await rows('main');
+  for (const id of removed) assert.equal(mirror.get(id)?.deleted_at, null, 'still live after a failed scan');
+
+  const full = await sync('main');
+  assert.equal(full.status, 'succeeded');
+  assert.equal(full.counters.items_deleted, 4);
+  assert.equal(full.counters.items_inserted, 3);
+  mirror = await rows('main');
+  for (const id of removed) assert.ok(mirror.get(id)?.deleted_at instanceof Date, `offer ${id} soft-deleted`);
+  for (const id of added) assert.equal(mirror.get(id)?.deleted_at, null);
+  const live = [...mirror.values()].filter((r) => r.deleted_at === null);
+  assert.equal(live.length, served('main').length);
+});
+
+test('malformed records are quarantined with their reason; the run is partial and the rest is stored', async () => {
+  sandbox.account('fbe').addOffers(2, { malformed: true });
+  const r = await sync('fbe');
+  assert.equal(r.status, 'partial');
+  assert.equal(r.counters.items_failed, 2);
+  const q = await db.sql<{ reason: string; raw: unknown }[]>`select reason, raw from emag_quarantine where run_id = ${r.runId}`;
+  assert.equal(q.length, 2);
+  for (const row of q) {
+    assert.match(row.reason, /is missing|not a number|not a positive id/);
+    assert.ok(row.raw && typeof row.raw === 'object', 'the record is kept as it came');
+  }
+  assert.equal((await rows('fbe')).size, served('fbe').length - 2);
+});
+
+test('an incremental run resumes from the last committed page of an interrupted scan', async () => {
+  // Simulate a crash after page 3 of 6: the run row says interrupted with its checkpoint.
+  await db.sql`insert into emag_sync_runs (account, stream, mode, trigger, status, checkpoint, finished_at)
+    values ('main', 'offers', 'full', 'schedule', 'interrupted', ${db.sql.json({ page: 3 })}, now())`;
+  const r = await sync('main', 'incremental');
+  assert.equal(r.status, 'succeeded');
+  assert.equal(r.counters.pages_done, 3, 'pages 4..6 only');
+  assert.equal(r.counters.items_deleted, 0, 'an incremental run never soft-deletes');
+});
+
+test('no 1-second or 60-second window over eMAG’s limits in the whole file', () => {
+  assert.ok(sandbox.log.length > 30, `${sandbox.log.length} requests`);
+  assert.deepEqual(windowViolations(sandbox.log), []);
+  assert.equal(sandbox.log.filter((e) => e.status === 429).length, 0, 'the budget never let eMAG answer 429');
+});
