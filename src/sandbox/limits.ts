@@ -76,7 +76,10 @@ export class RateLimiter {
     if (!this.enforce) return { allowed: true, limit: perSecond, remaining: perSecond };
     const key = `${account}\u0000${group}`;
     let track = this.#tracks.get(key);
-    if (!track) this.#tracks.set(key, (track = new Track()));
+    if (!track) {
+      track = new Track();
+      this.#tracks.set(key, track);
+    }
     const { times } = track;
     while (track.minuteHead < times.length && times[track.minuteHead] <= t - MINUTE) track.minuteHead++;
     track.secondHead = Math.max(track.secondHead, track.minuteHead);
@@ -125,7 +128,10 @@ export function windowViolations(log: readonly ArrivalEntry[], limits: Limits = 
     if (e.account === null) continue;
     const key = `${e.account}\u0000${e.group}`;
     let bucket = byKey.get(key);
-    if (!bucket) byKey.set(key, (bucket = { account: e.account, group: e.group, times: [] }));
+    if (!bucket) {
+      bucket = { account: e.account, group: e.group, times: [] };
+      byKey.set(key, bucket);
+    }
     bucket.times.push(e.t);
   }
   const out: Violation[] = [];

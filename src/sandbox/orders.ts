@@ -26,6 +26,8 @@ export interface OrderBookSpec {
   orders: number;
   historyDays: number;
   type: 2 | 3;
+  /** The moment history is dated back from (epoch ms). */
+  epoch: number;
 }
 
 /** Allowed seller-driven moves (§5.3); 1→2 happens only through acknowledge. */
@@ -260,7 +262,7 @@ export class OrderBook {
   #generateHistory(): void {
     const n = this.#spec.orders;
     if (!n) return;
-    const now = floorSecond(this.#now());
+    const now = floorSecond(this.#spec.epoch);
     const span = this.#spec.historyDays * DAY;
     const rng = this.#rng;
     const times = Array.from({ length: n }, () => floorSecond(now - 60_000 - rng.next() * (span - 60_000))).sort((a, b) => a - b);
@@ -271,7 +273,11 @@ export class OrderBook {
       const idx = s >= 1 && s <= 3 ? n - s : [0, 4, 5].indexOf(s) * Math.floor(n / 6);
       if (idx >= 0 && idx < n) plan[idx].status = s;
     }
-    for (const p of plan) p.modified = floorSecond(Math.min(now, p.created + modifiedDelay(rng, p.status)));
+    for (const p of plan) {
+      // Cap at a random moment of the last hour, not at `now`, or capped orders would all tie.
+      const cap = Math.max(p.created, now - rng.int(1, 3600) * 1000);
+      p.modified = floorSecond(Math.min(cap, p.created + modifiedDelay(rng, p.status)));
+    }
     // Ties: groups of 2–4 consecutive orders share their latest modified second.
     let tied = false;
     const forceFrom = Math.max(0, Math.min(Math.floor(n / 2), n - 3));

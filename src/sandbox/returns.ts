@@ -55,6 +55,8 @@ export interface ReturnsSpec {
   rmas: number;
   historyDays: number;
   type: 2 | 3;
+  /** The moment history is dated back from (epoch ms). */
+  epoch: number;
 }
 
 /** Return requests and their behaviour for one account. */
@@ -78,14 +80,15 @@ export class Returns {
     this.#rng = new Random(mixSeed(spec.seed, spec.account, 0x4a4a));
     this.#nextId = 2_000_000 + spec.account * 1_000_000 + this.#rng.int(1, 999);
     this.#nextLine = 50_000_000 + spec.account * 1_000_000;
-    const start = Math.floor(now() / 1000) * 1000;
+    const start = Math.floor(spec.epoch / 1000) * 1000;
     const times = Array.from({ length: spec.rmas }, () => start - 60_000 - Math.floor(this.#rng.next() * spec.historyDays * DAY)).sort(
       (a, b) => a - b,
     );
+    const settled = this.#settledOrders();
     for (const [i, t] of times.entries()) {
       // Every status appears when there are enough requests; the rest are drawn.
       const status = i < 7 && spec.rmas >= 7 ? 7 - i : this.#rng.pick([1, 2, 2, 3, 3, 4, 5, 6, 7, 7, 7]);
-      this.#create(Math.floor(t / 1000) * 1000, status);
+      this.#create(Math.floor(t / 1000) * 1000, status, spec.epoch, settled);
     }
   }
 
@@ -97,7 +100,8 @@ export class Returns {
   /** Adds `n` new requests (status 2, new) dated now; returns their emag_ids. */
   addRmas(n: number): number[] {
     const at = Math.floor(this.#now() / 1000) * 1000;
-    return Array.from({ length: n }, () => this.#create(at, 2).record.emag_id as number);
+    const settled = this.#settledOrders();
+    return Array.from({ length: n }, () => this.#create(at, 2, at, settled).record.emag_id as number);
   }
 
   /** Moves a request to `status` as the customer or eMAG would; throws on a move §7.2 forbids. */
@@ -179,16 +183,21 @@ export class Returns {
     }
   }
 
-  #create(created: number, status: number): Entry {
+  /** Finalized and returned orders: the ones customers return products from. */
+  #settledOrders(): Record<string, unknown>[] {
+    return this.#orders.orders.filter((o) => o.status === 4 || o.status === 5);
+  }
+
+  /** Creates a request dated `created` whose status trail spreads up to `asOf`. */
+  #create(created: number, status: number, asOf: number, orders: Record<string, unknown>[]): Entry {
     const rng = this.#rng;
     const emagId = this.#nextId;
     this.#nextId += rng.int(1, 25);
-    const orders = this.#orders.orders.filter((o) => o.status === 4 || o.status === 5);
     const order = orders.length ? rng.pick(orders) : undefined;
     const slot = this.#catalog.randomSlot(rng);
     const reason = rng.pick(REASONS);
     const trail = TRAILS[status];
-    const stepMs = Math.max(1000, Math.floor(Math.min(this.#now() - created, 10 * DAY) / trail.length));
+    const stepMs = Math.max(1000, Math.floor(Math.min(asOf - created, 10 * DAY) / trail.length));
     const line = order ? ((order.products as Record<string, unknown>[])[0] ?? {}) : {};
     const productId = (line.product_id as number | undefined) ?? slot?.id ?? rng.int(1, 16_777_215);
     const record: RmaRecord = {
