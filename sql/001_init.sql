@@ -22,7 +22,9 @@ create table emag_sync_runs (
   api_requests    integer not null default 0,
   rate_limit_waits integer not null default 0,
   checkpoint      jsonb,
-  error           text
+  error           text,
+  -- The eMAG error kind of a failed run (auth, ip_not_whitelisted, rate_limited, …), for health checks.
+  error_kind      text
 );
 create index emag_sync_runs_account_stream on emag_sync_runs (account, stream, started_at desc);
 create index emag_sync_runs_running on emag_sync_runs (status) where status = 'running';

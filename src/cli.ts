@@ -13,7 +13,7 @@ import { EmagError } from './emag/errors.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { startSandbox } from './sandbox/server.ts';
-import { implementedStreams, STREAM_FUNCTIONS } from './streams/registry.ts';
+import { implementedStreams, STREAMS_SPEC } from './streams/registry.ts';
 import { executeRun, type RunMode, type RunResult } from './streams/run.ts';
 
 /** A mistake in how the command was called. */
@@ -53,9 +53,12 @@ Runs one sync of the given account (or every enabled account) now, prints one li
 stream, and exits 0 when every run succeeded (or was partial), 1 when any failed.
 
 Options:
-  --stream <name|all>   stream to run (default: offers); "all" runs the account's EMAG_<A>_SYNC_TYPES
-  --mode <mode>         full (default): scan everything, soft-delete what is gone;
-                        incremental: resume an unfinished scan from its last committed page, delete nothing`,
+  --stream <name|all>   offers (default), orders, acknowledge, rma, reference; "all" runs every
+                        stream in the account's EMAG_<A>_SYNC_TYPES
+  --mode <mode>         offers: full (default) scans everything and soft-deletes what is gone;
+                          incremental resumes an unfinished scan from its last committed page
+                        orders: incremental (default) reads from the cursor minus the lookback;
+                          full also re-reads the last 3 days (the nightly re-scan)`,
   migrate: `Usage: emag-sync migrate
 
 Applies the numbered SQL files in sql/ that the database has not seen, each in a transaction, and
@@ -211,10 +214,10 @@ function pickAccounts(config: Config, name: string): AccountConfig[] {
 async function cmdSync(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { stream: { type: 'string' }, mode: { type: 'string' } }, 1);
   if (positionals.length === 0) throw new UsageError('which account? give an account name or "all"');
-  const mode = (values.mode ?? 'full') as RunMode;
-  if (mode !== 'full' && mode !== 'incremental') throw new UsageError(`--mode must be full or incremental, not "${values.mode}"`);
+  const modeArg = values.mode as RunMode | undefined;
+  if (modeArg !== undefined && modeArg !== 'full' && modeArg !== 'incremental') throw new UsageError(`--mode must be full or incremental, not "${modeArg}"`);
   const streamArg = (values.stream as string | undefined)?.toLowerCase() ?? 'offers';
-  if (streamArg !== 'all' && !STREAM_FUNCTIONS[streamArg as Stream]) {
+  if (streamArg !== 'all' && !STREAMS_SPEC[streamArg as Stream]) {
     throw new UsageError(`--stream "${streamArg}" is not available (available: ${implementedStreams().join(', ')}, all)`);
   }
   const config = loadConfig();
@@ -232,11 +235,12 @@ async function cmdSync(args: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
     const results = await Promise.all(
       accounts.map(async (account) => {
-        const streams = streamArg === 'all' ? account.syncTypes.filter((s) => STREAM_FUNCTIONS[s]) : [streamArg as Stream];
+        const streams = streamArg === 'all' ? implementedStreams().filter((s) => account.syncTypes.includes(s)) : [streamArg as Stream];
         const out: RunResult[] = [];
         for (const stream of streams) {
-          const fn = STREAM_FUNCTIONS[stream]!;
-          const r = await executeRun(runtime.deps, account, stream, fn, { mode, trigger: 'cli', signal: abort.signal });
+          const spec = STREAMS_SPEC[stream]!;
+          const mode = modeArg ?? spec.defaultMode;
+          const r = await executeRun(runtime.deps, account, stream, spec.fn, { mode, trigger: 'cli', signal: abort.signal });
           console.log(summaryLine(r));
           out.push(r);
         }

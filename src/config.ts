@@ -107,7 +107,7 @@ const DEFAULT_SCHEDULES: Record<Stream, Schedule> = {
 };
 
 /** Streams an account syncs unless EMAG_<A>_SYNC_TYPES says otherwise. */
-export const DEFAULT_SYNC_TYPES: Stream[] = ['offers'];
+export const DEFAULT_SYNC_TYPES: Stream[] = ['offers', 'orders', 'acknowledge', 'rma', 'reference'];
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
 export function readEnv(envFile = '.env', env: Env = process.env): Env {

@@ -9,6 +9,7 @@ import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
 import { migrate } from './db/migrate.ts';
 import { setCatalogPriority } from './db/offers.ts';
+import { unacknowledgedCounts } from './db/orders.ts';
 import { latestRun, markInterrupted } from './db/runs.ts';
 import { budgetsFor } from './emag/budget.ts';
 import type { Logger } from './log.ts';
@@ -85,6 +86,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const enabled = config.accounts.filter((a) => a.enabled);
   const runtime = await openRuntime(config, log, enabled, metrics);
   const { sql } = runtime.db;
+  metrics.setUnacknowledgedSource(() => unacknowledgedCounts(sql));
   const scheduler = new Scheduler(runtime.deps);
   let server: StatusServer;
   try {

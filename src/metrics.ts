@@ -20,11 +20,31 @@ export class Metrics {
   readonly rateLimitWaitSeconds = new Counter({ name: 'emag_rate_limit_wait_seconds_total', help: 'Total time requests waited for the rate budget.', labelNames: ['account'], registers: [this.registry] });
   readonly rateLimited = new Counter({ name: 'emag_rate_limited_total', help: 'HTTP 429 answers from eMAG.', labelNames: ['account'], registers: [this.registry] });
   readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
+  /** Filled at scrape time from the database, by the source the daemon sets with `setUnacknowledgedSource`. */
+  readonly unacknowledged: Gauge;
+  #unacknowledgedSource: (() => Promise<Map<string, number>>) | null = null;
   readonly buildInfo = new Gauge({ name: 'emag_sync_build_info', help: 'Version of the running emag-sync.', labelNames: ['version', 'node'], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
+    const self = this;
+    this.unacknowledged = new Gauge({
+      name: 'emag_orders_unacknowledged',
+      help: 'Seller-fulfilled orders still new (status 1) and not acknowledged, per account.',
+      labelNames: ['account'],
+      registers: [this.registry],
+      async collect() {
+        if (!self.#unacknowledgedSource) return;
+        this.reset();
+        for (const [account, n] of await self.#unacknowledgedSource()) this.set({ account }, n);
+      },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: opts.version ?? '0.0.0', node: process.version }, 1);
+  }
+
+  /** Where the unacknowledged-orders gauge reads its numbers at scrape time. */
+  setUnacknowledgedSource(source: () => Promise<Map<string, number>>): void {
+    this.#unacknowledgedSource = source;
   }
 
   /** Records one eMAG attempt. */

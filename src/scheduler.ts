@@ -7,7 +7,7 @@ import { Cron } from 'croner';
 import type { AccountConfig, Schedule, Stream } from './config.ts';
 import type { RunTrigger } from './db/runs.ts';
 import { type RunMode, type RunResult, executeRun, type SyncDeps } from './streams/run.ts';
-import { STREAM_FUNCTIONS } from './streams/registry.ts';
+import { STREAMS_SPEC } from './streams/registry.ts';
 
 /** A run in progress, as the status server shows it. */
 export interface ActiveRun {
@@ -43,6 +43,7 @@ interface Job {
   account: AccountConfig;
   stream: Stream;
   cron: Cron;
+  nightly: Cron | null;
   failures: number;
   retry: NodeJS.Timeout | null;
 }
@@ -66,17 +67,23 @@ export class Scheduler {
     for (const account of accounts) {
       if (!account.enabled) continue;
       for (const stream of account.syncTypes) {
-        if (!STREAM_FUNCTIONS[stream]) continue;
+        const spec = STREAMS_SPEC[stream];
+        if (!spec) continue;
         const schedule = account.schedules[stream];
         const offset = startOffsetSeconds(account.name, stream);
-        const fire = () => void this.trigger(account, stream, 'full', 'schedule').catch(() => {});
+        const name = `${account.name}/${stream}`;
+        const fire = (mode: RunMode) => () => void this.trigger(account, stream, mode, 'schedule').catch(() => {});
         const cron =
           schedule.kind === 'cron'
-            ? new Cron(schedule.expression, { name: `${account.name}/${stream}`, protect: true }, () => {
-                setTimeout(fire, offset * 1000).unref();
+            ? new Cron(schedule.expression, { name, protect: true }, () => {
+                setTimeout(fire(spec.defaultMode), offset * 1000).unref();
               })
-            : new Cron('* * * * * *', { name: `${account.name}/${stream}`, interval: schedule.minutes * 60, startAt: new Date(Date.now() + offset * 1000), protect: true }, fire);
-        this.#jobs.set(key(account.name, stream), { account, stream, cron, failures: 0, retry: null });
+            : new Cron('* * * * * *', { name, interval: schedule.minutes * 60, startAt: new Date(Date.now() + offset * 1000), protect: true }, fire(spec.defaultMode));
+        // The nightly wide pass (e.g. orders re-read over the last days), at ~02:00 plus the offset.
+        const nightly = spec.nightlyFull
+          ? new Cron(`${offset % 60} ${Math.floor(offset / 60) + 1} 2 * * *`, { name: `${name}/nightly`, protect: true }, fire('full'))
+          : null;
+        this.#jobs.set(key(account.name, stream), { account, stream, cron, nightly, failures: 0, retry: null });
         void this.#catchUp(account, stream, schedule, lastSuccess);
       }
     }
@@ -96,7 +103,8 @@ export class Scheduler {
     }
     // A second or so apart per stream, so accounts do not start in lock-step.
     const delay = 500 + (startOffsetSeconds(account.name, stream) % 5) * 400;
-    if (due) setTimeout(() => void this.trigger(account, stream, 'full', 'schedule').catch(() => {}), delay).unref();
+    const mode = STREAMS_SPEC[stream]?.defaultMode ?? 'full';
+    if (due) setTimeout(() => void this.trigger(account, stream, mode, 'schedule').catch(() => {}), delay).unref();
   }
 
   /**
@@ -107,11 +115,11 @@ export class Scheduler {
     const k = key(account.name, stream);
     if (this.#stopped) return Promise.reject(new RunRefusedError('the daemon is stopping'));
     if (this.#active.has(k)) return Promise.reject(new RunRefusedError(`${account.name}/${stream} is already running`));
-    const fn = STREAM_FUNCTIONS[stream];
-    if (!fn) return Promise.reject(new RunRefusedError(`stream ${stream} is not implemented`));
+    const spec = STREAMS_SPEC[stream];
+    if (!spec) return Promise.reject(new RunRefusedError(`stream ${stream} is not implemented`));
     const abort = new AbortController();
     const run: ActiveRun = { account: account.name, stream, mode, trigger, startedAt: new Date() };
-    const done = executeRun(this.#deps, account, stream, fn, { mode, trigger, signal: abort.signal })
+    const done = executeRun(this.#deps, account, stream, spec.fn, { mode, trigger, signal: abort.signal })
       .then((result) => {
         this.#afterRun(account, stream, result);
         return result;
@@ -122,6 +130,12 @@ export class Scheduler {
   }
 
   #afterRun(account: AccountConfig, stream: Stream, result: RunResult): void {
+    if (result.status !== 'failed' && result.status !== 'cancelled' && !this.#stopped) {
+      // Follow-up streams (acknowledge right after orders) run now, when the account syncs them.
+      for (const next of STREAMS_SPEC[stream]?.followedBy ?? []) {
+        if (account.syncTypes.includes(next)) void this.trigger(account, next, STREAMS_SPEC[next]?.defaultMode ?? 'full', 'schedule').catch(() => {});
+      }
+    }
     const job = this.#jobs.get(key(account.name, stream));
     if (!job) return;
     if (result.status !== 'failed') {
@@ -138,7 +152,7 @@ export class Scheduler {
     this.#deps.log.warn({ account: account.name, stream, inSeconds: Math.round(delay / 1000), failures: job.failures }, 'failover: retrying the failed run');
     job.retry = setTimeout(() => {
       job.retry = null;
-      void this.trigger(account, stream, 'full', 'failover').catch(() => {});
+      void this.trigger(account, stream, STREAMS_SPEC[stream]?.defaultMode ?? 'full', 'failover').catch(() => {});
     }, delay);
     job.retry.unref();
   }
@@ -172,6 +186,7 @@ export class Scheduler {
     this.running = false;
     for (const job of this.#jobs.values()) {
       job.cron.stop();
+      job.nightly?.stop();
       if (job.retry) clearTimeout(job.retry);
     }
     for (const a of this.#active.values()) a.abort.abort(new Error('the daemon is stopping'));

@@ -73,9 +73,9 @@ export async function saveProgress(sql: Sql, id: number, c: RunCounters, checkpo
 }
 
 /** Closes a run with its final status and figures. */
-export async function finishRun(sql: Sql, id: number, status: RunStatus, c: RunCounters, error: string | null): Promise<void> {
+export async function finishRun(sql: Sql, id: number, status: RunStatus, c: RunCounters, error: string | null, errorKind: string | null = null): Promise<void> {
   await saveProgress(sql, id, c);
-  await sql`update emag_sync_runs set status = ${status}, finished_at = now(), error = ${error} where id = ${id}`;
+  await sql`update emag_sync_runs set status = ${status}, finished_at = now(), error = ${error}, error_kind = ${errorKind} where id = ${id}`;
 }
 
 /** Marks an account's runs left `running` (by a crash) as `interrupted`; returns how many. Call with the account's lease held. */

@@ -47,8 +47,8 @@ export function str(v: unknown): string | null {
 }
 
 /** `value` out of a `{value}` object, a `[{value}]` list, or a bare value. */
-export function valueOf(v: unknown): unknown {
-  if (Array.isArray(v)) return v.length > 0 ? valueOf(v[0]) : null;
+export function innerValue(v: unknown): unknown {
+  if (Array.isArray(v)) return v.length > 0 ? innerValue(v[0]) : null;
   if (v && typeof v === 'object' && 'value' in v) return (v as { value: unknown }).value;
   return v;
 }
@@ -114,13 +114,125 @@ export function parseOffer(raw: unknown): OfferRow {
     stock: stockTotal(r.stock, 'stock', key),
     general_stock: int(r.general_stock, 'general_stock', key),
     estimated_stock: int(r.estimated_stock, 'estimated_stock', key),
-    handling_time: int(valueOf(r.handling_time), 'handling_time', key),
+    handling_time: int(innerValue(r.handling_time), 'handling_time', key),
     vat_id: int(r.vat_id, 'vat_id', key),
-    offer_validation_status: int(valueOf(r.offer_validation_status), 'offer_validation_status', key),
-    validation_status: int(valueOf(r.validation_status), 'validation_status', key),
+    offer_validation_status: int(innerValue(r.offer_validation_status), 'offer_validation_status', key),
+    validation_status: int(innerValue(r.validation_status), 'validation_status', key),
     number_of_offers: int(r.number_of_offers, 'number_of_offers', key),
     buy_button_rank: int(r.buy_button_rank, 'buy_button_rank', key),
     ean,
     raw: r,
+  };
+}
+
+/** A JSON list, with eMAG's `[]`-for-empty and null both meaning none. */
+function list(v: unknown, field: string, key: string | null): unknown[] {
+  if (v === null || v === undefined || v === '') return [];
+  if (Array.isArray(v)) return v;
+  if (typeof v === 'object') return Object.keys(v as object).length === 0 ? [] : [v];
+  throw new RecordError(`${field} is not a list`, key);
+}
+
+/** An object, with `[]` (eMAG's empty object) and null meaning none. */
+function object(v: unknown): Record<string, unknown> | null {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+/** An order line as we keep it. */
+export interface OrderLineRow {
+  line_id: number;
+  product_id: number | null;
+  part_number: string | null;
+  part_number_key: string | null;
+  quantity: number | null;
+  sale_price: number | null;
+  currency: string | null;
+  vat: number | null;
+  status: number | null;
+  product_voucher_split: unknown[];
+  raw: Record<string, unknown>;
+}
+
+/** An order as we keep it. */
+export interface OrderRow {
+  id: number;
+  status: number;
+  type: number | null;
+  is_complete: number | null;
+  payment_mode_id: number | null;
+  payment_mode: string | null;
+  payment_status: number | null;
+  delivery_mode: string | null;
+  date: string;
+  modified: string;
+  shipping_tax: number | null;
+  shipping_tax_voucher_split: unknown[];
+  vouchers: unknown[];
+  customer: Record<string, unknown> | null;
+  customer_id: number | null;
+  reason_cancellation: number | null;
+  cashed_co: number | null;
+  cashed_cod: number | null;
+  is_storno: boolean;
+  lines: OrderLineRow[];
+  raw: Record<string, unknown>;
+}
+
+/** Parses one `order/read` record; `toInstant` turns eMAG's local dates into instants. */
+export function parseOrder(raw: unknown, toInstant: (text: unknown) => Date | null): OrderRow {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new RecordError('order is not an object', null);
+  const r = raw as Record<string, unknown>;
+  const key = str(r.id);
+  const orderId = id(r.id, 'id', key);
+  const status = int(r.status, 'status', key);
+  if (status === null || status < 0 || status > 5) throw new RecordError(`status ${JSON.stringify(r.status)} is not an order status 0..5`, key);
+  const date = toInstant(r.date);
+  if (!date) throw new RecordError(`date is not a date: ${JSON.stringify(r.date)}`, key);
+  const modified = toInstant(r.modified) ?? date;
+  const customer = object(r.customer);
+  // Called `cancellation_reason` before API 4.4.7, and an object {id, name} in real answers.
+  const reasonRaw = r.reason_cancellation ?? r.cancellation_reason;
+  const reason = object(reasonRaw) ? (reasonRaw as { id?: unknown }).id : reasonRaw;
+  const lines = list(r.products, 'products', key).map((p, i) => parseOrderLine(p, `${key}/products[${i}]`));
+  return {
+    id: orderId,
+    status,
+    type: int(r.type, 'type', key),
+    is_complete: int(r.is_complete, 'is_complete', key),
+    payment_mode_id: int(r.payment_mode_id, 'payment_mode_id', key),
+    payment_mode: str(r.payment_mode),
+    payment_status: int(r.payment_status, 'payment_status', key),
+    delivery_mode: str(r.delivery_mode),
+    date: date.toISOString(),
+    modified: modified.toISOString(),
+    shipping_tax: num(r.shipping_tax, 'shipping_tax', key),
+    shipping_tax_voucher_split: list(r.shipping_tax_voucher_split, 'shipping_tax_voucher_split', key),
+    vouchers: list(r.vouchers, 'vouchers', key),
+    customer,
+    customer_id: customer ? int(customer.id, 'customer.id', key) : null,
+    reason_cancellation: int(reason, 'reason_cancellation', key),
+    cashed_co: num(r.cashed_co, 'cashed_co', key),
+    cashed_cod: num(r.cashed_cod, 'cashed_cod', key),
+    is_storno: r.is_storno === true || r.is_storno === 1 || r.is_storno === '1',
+    lines,
+    raw: r,
+  };
+}
+
+function parseOrderLine(raw: unknown, key: string): OrderLineRow {
+  const p = object(raw);
+  if (!p) throw new RecordError(`${key} is not an object`, key);
+  return {
+    line_id: id(p.id, 'products[].id', key),
+    product_id: int(p.product_id, 'products[].product_id', key),
+    part_number: str(p.part_number),
+    part_number_key: str(p.part_number_key),
+    quantity: int(p.quantity, 'products[].quantity', key),
+    sale_price: num(p.sale_price, 'products[].sale_price', key),
+    currency: str(p.currency),
+    vat: num(p.vat, 'products[].vat', key),
+    status: int(p.status, 'products[].status', key),
+    product_voucher_split: list(p.product_voucher_split, 'products[].product_voucher_split', key),
+    raw: p,
   };
 }

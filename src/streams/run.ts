@@ -154,7 +154,7 @@ export async function executeRun(
   await run.settled().catch(() => {});
   const c = run.counters;
   try {
-    await finishRun(sql, runId, status, c, error);
+    await finishRun(sql, runId, status, c, error, errorKind);
   } catch (err) {
     log.error({ err: scrubSecrets(coerceError(err).message) }, 'could not record the end of the run');
   }

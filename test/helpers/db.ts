@@ -3,7 +3,7 @@
  * PostgreSQL), or an embedded PostgreSQL in a temporary directory when that is unset.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectUrl, type Sql, startEmbedded } from '../../src/db/connect.ts';
@@ -25,6 +25,8 @@ export async function testDatabase(): Promise<TestDatabase> {
   let dir: string | null = null;
   if (!serverUrl) {
     dir = mkdtempSync(join(tmpdir(), 'emag-sync-test-'));
+    // As root, PostgreSQL runs as the `postgres` user, which must be able to enter the directory.
+    chmodSync(dir, 0o755);
     const embedded = await startEmbedded(dir, log);
     serverUrl = embedded.url;
     stopEmbedded = embedded.stop;

@@ -1,0 +1,180 @@
+/**
+ * GET /api/status: the scheduler, each account with its streams (last success, last error, next run,
+ * live progress of a running run), the last hour's errors, alerts and a health score. Built from
+ * the cached snapshot and the configuration's names only: no credentials or base URLs appear.
+ */
+import type { AccountConfig } from '../config.ts';
+import { type Alert, computeAlerts, healthScore } from './alerts.ts';
+import type { StatusContext } from './context.ts';
+import { judgeAccount, type StreamVerdict } from './freshness.ts';
+import { json, type Handler } from './reply.ts';
+import type { Snapshots, StatusSnapshot } from './snapshot.ts';
+import type { RunningRun } from './sync-state.ts';
+
+/** An account's state in one word; `unknown` when the database could not be read. */
+export type AccountStatus = 'ok' | 'syncing' | 'failing' | 'stale' | 'disabled' | 'not_owned' | 'unknown';
+
+/** A running run's live figures. */
+export interface RunProgress {
+  runId: number;
+  mode: string;
+  trigger: string;
+  startedAt: string;
+  heartbeatAt: string;
+  pagesDone: number;
+  pagesTotal: number | null;
+  itemsSeen: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  failed: number;
+  apiRequests: number;
+  /** Pages done of pages total, 0–100 with one decimal; null while the total is unknown. */
+  percent: number | null;
+}
+
+/** One stream of an account. */
+export interface StreamStatus {
+  stream: string;
+  lastSuccess: string | null;
+  lastRunStatus: string | null;
+  lastError: { at: string; message: string } | null;
+  nextRun: string | null;
+  stale: boolean;
+  running: RunProgress | null;
+}
+
+/** One account. */
+export interface AccountStatusBody {
+  name: string;
+  enabled: boolean;
+  owned: boolean;
+  status: AccountStatus;
+  lastSync: string | null;
+  nextSync: string | null;
+  streams: StreamStatus[];
+}
+
+/** The whole /api/status document. */
+export interface StatusBody {
+  service: 'emag-sync';
+  version: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  scheduler: { running: boolean; scheduledSync: boolean; activeRuns: number };
+  database: { where: string; embedded: boolean; ok: boolean; latencyMs: number };
+  accounts: AccountStatusBody[];
+  recent: { errorsLastHour: number; failedRunsLastHour: number; apiErrorsLastHour: number; apiCallsLastHour: number; rateLimitedLastHour: number; quarantinedLastHour: number };
+  alerts: Alert[];
+  healthScore: number;
+}
+
+/** Answers GET /api/status from the cached snapshot. */
+export function statusRoute(ctx: StatusContext, snapshots: Snapshots): Handler {
+  return async () => json(200, buildStatus(ctx, await snapshots.status()));
+}
+
+/** Builds the status document from a snapshot. */
+export function buildStatus(ctx: StatusContext, snapshot: StatusSnapshot): StatusBody {
+  const uptimeSeconds = Math.round((snapshot.takenAt.getTime() - ctx.startedAt.getTime()) / 1000);
+  const owned = new Set(ctx.ownedAccounts());
+  const verdicts = new Map<string, StreamVerdict[]>();
+  const accounts = ctx.config.accounts.map((account) => {
+    const streams = judgeAccount(account, snapshot, uptimeSeconds);
+    if (account.enabled) verdicts.set(account.name, streams);
+    return accountStatus(ctx, account, owned.has(account.name), streams, snapshot.running);
+  });
+  const alerts = computeAlerts(ctx, snapshot, verdicts);
+  const states = [...(snapshot.states?.values() ?? [])];
+  const activity = [...(snapshot.activity?.values() ?? [])];
+  const failedRuns = states.reduce((n, s) => n + s.failuresLastHour, 0);
+  const apiErrors = activity.reduce((n, a) => n + a.apiErrors, 0);
+  return {
+    service: 'emag-sync',
+    version: ctx.version,
+    startedAt: ctx.startedAt.toISOString(),
+    uptimeSeconds,
+    scheduler: { running: ctx.scheduler.running, scheduledSync: ctx.config.enableScheduledSync, activeRuns: ctx.scheduler.activeRuns().length },
+    database: { where: ctx.database.where, embedded: ctx.database.embedded, ok: snapshot.database.ok, latencyMs: snapshot.database.latencyMs },
+    accounts,
+    recent: {
+      errorsLastHour: failedRuns + apiErrors,
+      failedRunsLastHour: failedRuns,
+      apiErrorsLastHour: apiErrors,
+      apiCallsLastHour: activity.reduce((n, a) => n + a.apiCalls, 0),
+      rateLimitedLastHour: activity.reduce((n, a) => n + a.rateLimited, 0),
+      quarantinedLastHour: states.reduce((n, s) => n + s.quarantinedLastHour, 0),
+    },
+    alerts,
+    healthScore: healthScore(alerts),
+  };
+}
+
+function accountStatus(ctx: StatusContext, account: AccountConfig, owned: boolean, verdicts: StreamVerdict[], running: RunningRun[]): AccountStatusBody {
+  const streams = verdicts.map((v): StreamStatus => {
+    const run = running.find((r) => r.account === account.name && r.stream === v.stream) ?? null;
+    const next = ctx.scheduler.nextRun(account.name, v.stream);
+    return {
+      stream: v.stream,
+      lastSuccess: v.state?.lastSuccessAt?.toISOString() ?? null,
+      lastRunStatus: v.state?.lastRun?.status ?? null,
+      lastError: v.state?.lastFailure ? { at: v.state.lastFailure.at.toISOString(), message: v.state.lastFailure.message } : null,
+      nextRun: next?.toISOString() ?? null,
+      stale: v.stale,
+      running: run ? progress(run) : null,
+    };
+  });
+  const syncing = streams.some((s) => s.running) || ctx.scheduler.activeRuns().some((r) => r.account === account.name);
+  const status: AccountStatus = !account.enabled
+    ? 'disabled'
+    : !owned
+      ? 'not_owned'
+      : verdicts.some((v) => !v.known)
+        ? 'unknown'
+        : verdicts.some((v) => v.failing)
+          ? 'failing'
+          : syncing
+            ? 'syncing'
+            : verdicts.some((v) => v.stale)
+              ? 'stale'
+              : 'ok';
+  return {
+    name: account.name,
+    enabled: account.enabled,
+    owned,
+    status,
+    lastSync: latest(streams.map((s) => s.lastSuccess)),
+    nextSync: earliest(streams.map((s) => s.nextRun)),
+    streams,
+  };
+}
+
+function progress(r: RunningRun): RunProgress {
+  return {
+    runId: r.id,
+    mode: r.mode,
+    trigger: r.trigger,
+    startedAt: r.startedAt.toISOString(),
+    heartbeatAt: r.heartbeatAt.toISOString(),
+    pagesDone: r.pagesDone,
+    pagesTotal: r.pagesTotal,
+    itemsSeen: r.itemsSeen,
+    inserted: r.inserted,
+    updated: r.updated,
+    unchanged: r.unchanged,
+    deleted: r.deleted,
+    failed: r.failed,
+    apiRequests: r.apiRequests,
+    percent: r.pagesTotal ? Math.min(100, Math.round((r.pagesDone / r.pagesTotal) * 1000) / 10) : null,
+  };
+}
+
+// ISO-8601 UTC strings of one format sort as the instants they name.
+function latest(times: (string | null)[]): string | null {
+  return times.reduce<string | null>((a, t) => (t && (!a || t > a) ? t : a), null);
+}
+
+function earliest(times: (string | null)[]): string | null {
+  return times.reduce<string | null>((a, t) => (t && (!a || t < a) ? t : a), null);
+}

@@ -1,0 +1,122 @@
+/**
+ * The orders stream: reads `order/read` by `modifiedAfter`/`modifiedBefore` windows of at most 30 days
+ * (eMAG rejects wider), from a cursor minus a lookback overlap, committing each window's cursor with
+ * its last page. After each window a count check re-reads the window if paging shifted under us.
+ */
+import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
+import { upsertOrders } from '../db/orders.ts';
+import type { QuarantinedRecord } from '../db/quarantine.ts';
+import type { EmagClient } from '../emag/client.ts';
+import { type DateWindow, fromEmagDate, splitWindows, toEmagDate } from '../emag/dates.ts';
+import { EmagError } from '../emag/errors.ts';
+import { type OrderRow, parseOrder, RecordError } from '../emag/records.ts';
+import type { RunHandle, StreamContext, StreamOutcome } from './run.ts';
+
+const PAGE_SIZE = 100;
+/** How far back a `full` orders run re-reads, whatever the cursor says (the nightly wide re-scan). */
+export const RESCAN_DAYS = 3;
+/** Re-reads of one window when its count says paging shifted while we read it. */
+const WINDOW_ATTEMPTS = 3;
+
+/** The orders cursor: every order modified up to `until` is committed. */
+interface OrdersCursor {
+  until: string;
+}
+
+/** Splits a page into orders to store and records to quarantine. */
+export function parseOrders(items: unknown[]): { rows: OrderRow[]; bad: QuarantinedRecord[] } {
+  const rows: OrderRow[] = [];
+  const bad: QuarantinedRecord[] = [];
+  for (const item of items) {
+    try {
+      rows.push(parseOrder(item, fromEmagDate));
+    } catch (err) {
+      if (!(err instanceof RecordError)) throw err;
+      bad.push({ key: err.key, reason: err.message, raw: item });
+    }
+  }
+  return { rows, bad };
+}
+
+/** Reads one order by id (its type given), or null when eMAG does not return it. */
+export async function readOrder(client: EmagClient, orderId: number, type: number, signal?: AbortSignal): Promise<unknown | null> {
+  const results = await client.read<unknown>('order', { id: orderId, type, currentPage: 1, itemsPerPage: 1 }, signal);
+  return Array.isArray(results) && results.length > 0 ? results[0] : null;
+}
+
+/**
+ * Stores one page of orders (and its quarantined records) in a transaction. `counted: false` keeps
+ * the run's item counters for the caller (the acknowledge stream counts acknowledgements instead).
+ */
+export async function storeOrders(ctx: StreamContext, items: unknown[], counted = true): Promise<void> {
+  const { rows, bad } = parseOrders(items);
+  const counts = await ctx.sql.begin(async (tx) => {
+    await ctx.run.quarantine(tx, bad);
+    return upsertOrders(tx, ctx.account.name, rows);
+  });
+  if (counted) count(ctx.run, items.length, counts);
+}
+
+function count(run: RunHandle, seen: number, c: { inserted: number; updated: number; unchanged: number }): void {
+  run.counters.items_seen += seen;
+  run.counters.items_inserted += c.inserted;
+  run.counters.items_updated += c.updated;
+  run.counters.items_unchanged += c.unchanged;
+}
+
+/** Reads every page of one window, storing each; the last page's transaction also moves the cursor. */
+async function readWindow(ctx: StreamContext, w: DateWindow, filter: Record<string, unknown>, cursor: OrdersCursor): Promise<void> {
+  const { client, account, run, signal } = ctx;
+  const body = { ...filter, modifiedAfter: toEmagDate(w.from), modifiedBefore: toEmagDate(w.to) };
+  for (let attempt = 1; ; attempt++) {
+    const seen = new Set<number>();
+    for (let page = 1; ; page++) {
+      const items = await client.read<unknown>('order', { ...body, currentPage: page, itemsPerPage: PAGE_SIZE }, signal);
+      if (!Array.isArray(items)) throw new EmagError('invalid_response', `results of page ${page} is not a list`, account.name, 'order', 'read');
+      const last = items.length < PAGE_SIZE;
+      await storeOrders(ctx, items);
+      // Quarantined records count as seen: they were in the window.
+      for (const item of items) {
+        const id = Number((item as { id?: unknown })?.id);
+        if (Number.isInteger(id)) seen.add(id);
+      }
+      run.counters.pages_done++;
+      await run.progress(cursor);
+      if (last) break;
+    }
+    // Offset paging shifts when an order leaves the window while we read it; eMAG's count of the
+    // window, taken afterwards, tells whether we saw everything that is in it now.
+    const { items: expected } = await client.count('order', body, signal);
+    if (expected <= seen.size || attempt >= WINDOW_ATTEMPTS) {
+      if (expected > seen.size) ctx.log.warn({ window: body, expected, seen: seen.size }, 'orders window still short after re-reads; the nightly re-scan will retry');
+      break;
+    }
+    ctx.log.info({ window: body, expected, seen: seen.size }, 'orders window changed while read; reading it again');
+  }
+  // Never backwards: a full re-scan reads windows the cursor has already passed.
+  if (w.to > new Date(cursor.until)) cursor.until = w.to.toISOString();
+  await ctx.sql.begin((tx) => setCheckpoint(tx, account.name, 'orders', cursor));
+  await run.progress(cursor);
+}
+
+/** Runs the orders stream: `incremental` from the cursor, `full` also re-reads the last RESCAN_DAYS days. */
+export function ordersStream() {
+  return async (ctx: StreamContext): Promise<StreamOutcome> => {
+    const { sql, config, account, run, signal } = ctx;
+    const saved = await getCheckpoint<OrdersCursor>(sql, account.name, 'orders');
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const lookbackMs = config.ordersLookbackMinutes * 60_000;
+    let from = saved ? new Date(new Date(saved.until).getTime() - lookbackMs) : config.ordersStartDate;
+    if (ctx.mode === 'full' && saved) from = new Date(Math.min(from.getTime(), now.getTime() - RESCAN_DAYS * 86_400_000));
+    const windows = splitWindows(from, now);
+    run.counters.pages_total = null;
+    const cursor: OrdersCursor = { until: saved?.until ?? from.toISOString() };
+    // FBE accounts must ask for type 2: without `type`, eMAG answers only seller-fulfilled orders.
+    const filter = { type: account.orderType };
+    for (const w of windows) {
+      if (signal.aborted) break;
+      await readWindow(ctx, w, filter, cursor);
+    }
+    return { note: `${windows.length} window(s) from ${from.toISOString()}` };
+  };
+}
