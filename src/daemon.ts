@@ -107,7 +107,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }
   const lastSuccess = async (account: string, stream: Stream) =>
     (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
-  if (config.enableScheduledSync) scheduler.start(runtime.owned, lastSuccess);
+  if (config.enableScheduledSync) await scheduler.start(runtime.owned, lastSuccess);
   else log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
 
   const prune = setInterval(() => {

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Cron } from 'croner';
-import type { AccountConfig, Schedule, Stream } from './config.ts';
+import type { AccountConfig, Stream } from './config.ts';
 import type { RunTrigger } from './db/runs.ts';
 import { type RunMode, type RunResult, executeRun, type SyncDeps } from './streams/run.ts';
 import { STREAMS_SPEC } from './streams/registry.ts';
@@ -61,8 +61,11 @@ export class Scheduler {
     this.#deps = deps;
   }
 
-  /** Creates the jobs and starts them; each stream also runs shortly after start when it is due. */
-  start(accounts: AccountConfig[], lastSuccess: (account: string, stream: Stream) => Promise<Date | null>): void {
+  /**
+   * Creates the jobs and starts them. A stream that has not succeeded within its last period runs
+   * shortly after start; the others keep their rhythm from their last success.
+   */
+  async start(accounts: AccountConfig[], lastSuccess: (account: string, stream: Stream) => Promise<Date | null>): Promise<void> {
     this.running = true;
     for (const account of accounts) {
       if (!account.enabled) continue;
@@ -73,38 +76,32 @@ export class Scheduler {
         const offset = startOffsetSeconds(account.name, stream);
         const name = `${account.name}/${stream}`;
         const fire = (mode: RunMode) => () => void this.trigger(account, stream, mode, 'schedule').catch(() => {});
-        const cron =
-          schedule.kind === 'cron'
-            ? new Cron(schedule.expression, { name, protect: true }, () => {
-                setTimeout(fire(spec.defaultMode), offset * 1000).unref();
-              })
-            : new Cron('* * * * * *', { name, interval: schedule.minutes * 60, startAt: new Date(Date.now() + offset * 1000), protect: true }, fire(spec.defaultMode));
+        const last = await lastSuccess(account.name, stream).catch(() => null);
+        let due: boolean;
+        let cron: Cron;
+        if (schedule.kind === 'cron') {
+          cron = new Cron(schedule.expression, { name, protect: true }, () => {
+            setTimeout(fire(spec.defaultMode), offset * 1000).unref();
+          });
+          const previous = cron.previousRuns(1)[0];
+          due = !last || (previous !== undefined && last < previous);
+        } else {
+          const periodMs = schedule.minutes * 60_000;
+          due = !last || Date.now() - last.getTime() >= periodMs;
+          // Next slot: one period after the catch-up run (or the last success), shifted by the offset.
+          const base = due || !last ? Date.now() : last.getTime();
+          const startAt = new Date(Math.max(Date.now() + 1000, base + periodMs) + offset * 1000);
+          cron = new Cron('* * * * * *', { name, interval: schedule.minutes * 60, startAt, protect: true }, fire(spec.defaultMode));
+        }
         // The nightly wide pass (e.g. orders re-read over the last days), at ~02:00 plus the offset.
         const nightly = spec.nightlyFull
           ? new Cron(`${offset % 60} ${Math.floor(offset / 60) + 1} 2 * * *`, { name: `${name}/nightly`, protect: true }, fire('full'))
           : null;
         this.#jobs.set(key(account.name, stream), { account, stream, cron, nightly, failures: 0, retry: null });
-        void this.#catchUp(account, stream, schedule, lastSuccess);
+        // Catch-up runs a moment apart per stream, so accounts do not start in lock-step.
+        if (due) setTimeout(fire(spec.defaultMode), 500 + (offset % 5) * 400).unref();
       }
     }
-  }
-
-  /** A stream that has not succeeded within its last period runs shortly after start, not at its next slot. */
-  async #catchUp(account: AccountConfig, stream: Stream, schedule: Schedule, lastSuccess: (a: string, s: Stream) => Promise<Date | null>): Promise<void> {
-    const last = await lastSuccess(account.name, stream).catch(() => null);
-    let due: boolean;
-    if (schedule.kind === 'cron') {
-      const cron = new Cron(schedule.expression, { paused: true });
-      const previous = cron.previousRuns(1)[0];
-      cron.stop();
-      due = !last || (previous !== undefined && last < previous);
-    } else {
-      due = !last || Date.now() - last.getTime() > schedule.minutes * 60_000;
-    }
-    // A second or so apart per stream, so accounts do not start in lock-step.
-    const delay = 500 + (startOffsetSeconds(account.name, stream) % 5) * 400;
-    const mode = STREAMS_SPEC[stream]?.defaultMode ?? 'full';
-    if (due) setTimeout(() => void this.trigger(account, stream, mode, 'schedule').catch(() => {}), delay).unref();
   }
 
   /**

@@ -17,6 +17,15 @@ export interface GroupLimits {
 const SECOND_MS = 1000 + 25;
 const MINUTE_MS = 60_000 + 250;
 
+/** A request waiting for a slot. */
+interface Waiter {
+  resolve: (waited: number) => void;
+  reject: (e: Error) => void;
+  since: number;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
 /**
  * One group's budget: grants at most `perSecond` slots in any sliding second and `perMinute` in any
  * sliding minute, spaced evenly (1/perSecond apart, plus up to 2 % jitter) so requests never burst.
@@ -27,7 +36,7 @@ export class RateBudget {
   readonly #spacingMs: number;
   /** Grant times within the last minute, oldest first. */
   #grants: number[] = [];
-  #queue: Array<{ resolve: (waited: number) => void; reject: (e: Error) => void; since: number; signal?: AbortSignal }> = [];
+  #queue: Waiter[] = [];
   #timer: NodeJS.Timeout | null = null;
   #nextAllowed = 0;
   /** Total waiting time handed out (ms) and the number of requests that had to wait. */
@@ -43,19 +52,18 @@ export class RateBudget {
   take(signal?: AbortSignal): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
     return new Promise((resolve, reject) => {
-      const entry = { resolve, reject, since: Date.now(), signal };
-      this.#queue.push(entry);
-      signal?.addEventListener(
-        'abort',
-        () => {
+      const entry: Waiter = { resolve, reject, since: Date.now(), signal };
+      if (signal) {
+        entry.onAbort = () => {
           const i = this.#queue.indexOf(entry);
           if (i >= 0) {
             this.#queue.splice(i, 1);
             reject(signal.reason ?? new Error('aborted'));
           }
-        },
-        { once: true },
-      );
+        };
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.#queue.push(entry);
       this.#pump();
     });
   }
@@ -83,6 +91,7 @@ export class RateBudget {
         return;
       }
       const entry = this.#queue.shift()!;
+      if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
       this.#grants.push(now);
       // Even spacing with a little jitter: no bursts, and no lock-step with other clients.
       this.#nextAllowed = now + this.#spacingMs * (1 + Math.random() * 0.02);

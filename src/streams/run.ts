@@ -2,6 +2,7 @@
  * A run's lifecycle: the `emag_sync_runs` row, live counters, the account's client, the final status,
  * metrics and the one log line per run. Streams only fetch and write; this file does the bookkeeping.
  */
+import { setMaxListeners } from 'node:events';
 import type { AccountConfig, Config, Stream } from '../config.ts';
 import type { ApiCallLog } from '../db/api-calls.ts';
 import type { Db, Sql } from '../db/connect.ts';
@@ -129,6 +130,8 @@ export async function executeRun(
     },
   });
   const signal = opts.signal ?? new AbortController().signal;
+  // Every request in flight listens to the run's signal; a scan keeps a handful in flight.
+  setMaxListeners(64, signal);
   metrics?.running.set({ account: account.name, stream }, 1);
   log.debug({ mode: opts.mode, trigger: opts.trigger }, 'run started');
 
@@ -185,7 +188,9 @@ export async function executeRun(
     ...(error ? { error } : {}),
     ...(note ? { note } : {}),
   };
-  const level = status === 'failed' ? 'error' : status === 'succeeded' && c.items_seen > 0 ? 'info' : 'warn';
-  log[level](figures, `run ${status}: ${account.name}/${stream}${c.items_seen === 0 && status === 'succeeded' ? ' (0 records seen)' : ''}`);
+  // An offers scan that saw nothing is the classic silent failure (wrong account, emptied catalog): say so.
+  const suspicious = status === 'succeeded' && stream === 'offers' && c.items_seen === 0;
+  const level = status === 'failed' ? 'error' : status === 'succeeded' && !suspicious ? 'info' : 'warn';
+  log[level](figures, `run ${status}: ${account.name}/${stream}${suspicious ? ' (0 offers seen)' : ''}`);
   return { runId, account: account.name, stream, status, counters: { ...c }, durationMs, error, errorKind };
 }
