@@ -6,6 +6,8 @@ import type { Stream } from '../config.ts';
 import { acknowledgeStream } from './acknowledge.ts';
 import { offersStream } from './offers.ts';
 import { ordersStream } from './orders.ts';
+import { referenceStream } from './reference.ts';
+import { rmaStream } from './rma.ts';
 import type { RunMode, StreamFn } from './run.ts';
 
 /** How a stream is run. */
@@ -24,6 +26,8 @@ export const STREAMS_SPEC: Partial<Record<Stream, StreamSpec>> = {
   offers: { fn: offersStream(), defaultMode: 'full', nightlyFull: false },
   orders: { fn: ordersStream(), defaultMode: 'incremental', nightlyFull: true, followedBy: ['acknowledge'] },
   acknowledge: { fn: acknowledgeStream(), defaultMode: 'incremental', nightlyFull: false },
+  rma: { fn: rmaStream(), defaultMode: 'incremental', nightlyFull: false },
+  reference: { fn: referenceStream(), defaultMode: 'full', nightlyFull: false },
 };
 
 /** The implemented stream names. */
