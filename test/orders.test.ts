@@ -7,6 +7,7 @@ import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/ser
 import { acknowledgeStream } from '../src/streams/acknowledge.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { ordersStream } from '../src/streams/orders.ts';
+import { rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type RunMode, type StreamFn, type SyncDeps } from '../src/streams/run.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 import { syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
@@ -20,7 +21,7 @@ before(async () => {
   [sandbox, db] = await Promise.all([
     startSandbox({
       accounts: [
-        { ...TEST_ACCOUNTS[0], offers: 150, orders: 320, orderHistoryDays: 100, orderType: 3 },
+        { ...TEST_ACCOUNTS[0], offers: 150, orders: 320, orderHistoryDays: 100, orderType: 3, rmas: 40 },
         { ...TEST_ACCOUNTS[1], offers: 60, orders: 90, orderHistoryDays: 100, orderType: 2 },
       ],
     }),
@@ -180,15 +181,17 @@ test('an order with missing or odd fields is quarantined with its reason; the ru
   assert.equal((await mirror('main')).size, served('main').length - 1, 'every other order is stored');
 });
 
-test('orders, acknowledge and offers of one account at once stay within both rate groups', async () => {
+test('orders, acknowledge, rma and offers of one account at once stay within both rate groups', async () => {
   sandbox.account('main').addOrders(30);
   const from = sandbox.log.length;
   const results = await Promise.all([
     executeRun(deps, account('main'), 'offers', offersStream(), { mode: 'full', trigger: 'cli' }),
     run('main', ordersFn, 'full'),
     run('main', ackFn),
+    executeRun(deps, account('main'), 'rma', rmaStream(), { mode: 'incremental', trigger: 'cli' }),
   ]);
   for (const r of results) assert.notEqual(r.status, 'failed', r.error ?? '');
+  assert.ok(results[3].counters.items_seen >= 40, 'the returns were read meanwhile');
   const log = sandbox.log.slice(from);
   assert.ok(log.some((e) => e.group === 'orders') && log.some((e) => e.group === 'other'));
   assert.deepEqual(windowViolations(sandbox.log), []);
