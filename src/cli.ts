@@ -6,6 +6,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type AccountConfig, type Config, ConfigError, loadConfig, readEnv, type Stream } from './config.ts';
 import { openRuntime, startDaemon, VERSION } from './daemon.ts';
 import { DatabaseUnavailableError, openDatabase } from './db/connect.ts';
+import { listConflicts, resolveConflict } from './db/commands.ts';
 import { MigrationError, migrate } from './db/migrate.ts';
 import { AccountBudget } from './emag/budget.ts';
 import { EmagClient } from './emag/client.ts';
@@ -36,6 +37,7 @@ Commands:
   sync <account|all>        run one sync now and exit with a summary per account
   migrate                   apply database migrations and exit
   test [account]            check configuration, database and each account's API access
+  conflicts list|resolve    offer changes parked by the manual conflict strategy
   sandbox                   run the simulated eMAG API alone
   demo                      sandbox + embedded PostgreSQL + daemon, all at once
 
@@ -67,6 +69,15 @@ refuses to run if an applied file was changed.`,
 
 Checks the configuration, the database connection and one cheap API call (vat/read) per account,
 and prints a verdict for each. Exits 0 when everything passed, 1 otherwise.`,
+  conflicts: `Usage: emag-sync conflicts list [--all]
+       emag-sync conflicts resolve <id> --keep local|emag
+
+Offer and stock commands that met a different value on eMAG are parked here when the conflict
+strategy is "manual" (EMAG_CONFLICT_STRATEGY or EMAG_<A>_CONFLICT_STRATEGY).
+
+  list               open conflicts (--all: resolved ones too)
+  resolve <id>       --keep local: send the command anyway; --keep emag: keep eMAG's value and
+                     cancel the command`,
   sandbox: `Usage: emag-sync sandbox [--port N] [--offers N] [--orders N] [--latency MS]
 
 Runs the simulated eMAG API (accounts "main" and "fbe") until Ctrl-C, and prints its base URL and
@@ -117,6 +128,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdMigrate(rest);
       case 'test':
         return await cmdTest(rest);
+      case 'conflicts':
+        return await cmdConflicts(rest);
       case 'sandbox':
         return await cmdSandbox(rest);
       case 'demo':
@@ -270,6 +283,37 @@ async function cmdMigrate(args: string[]): Promise<number> {
   try {
     const applied = await migrate(db.sql);
     console.log(applied.length > 0 ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+async function cmdConflicts(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { keep: { type: 'string' }, all: { type: 'boolean' } }, 2);
+  const [action, idArg] = positionals;
+  if (action !== 'list' && action !== 'resolve') throw new UsageError('say "list" or "resolve <id> --keep local|emag"');
+  if (action === 'resolve' && (!idArg || !/^\d+$/.test(idArg))) throw new UsageError('resolve needs a conflict id (see "emag-sync conflicts list")');
+  if (action === 'resolve' && values.keep !== 'local' && values.keep !== 'emag') throw new UsageError('--keep must be local or emag');
+  const config = loadConfig(readEnv(), { requireAccounts: false });
+  const db = await openDatabase(config.databaseUrl, config.dataDir, createLogger('warn'));
+  try {
+    await migrate(db.sql);
+    if (action === 'list') {
+      const rows = await listConflicts(db.sql, values.all === true);
+      if (rows.length === 0) console.log(values.all ? 'no conflicts' : 'no open conflicts');
+      for (const c of rows) {
+        const state = c.status === 'open' ? 'open' : `resolved: kept ${c.resolution}`;
+        console.log(`#${c.id} ${c.account} offer ${c.offer_id} (command ${c.command_id}, ${state}): local ${JSON.stringify(c.local)} vs eMAG ${JSON.stringify(c.emag)}`);
+      }
+      return 0;
+    }
+    const keep = values.keep as 'local' | 'emag';
+    if (!(await resolveConflict(db.sql, Number(idArg), keep))) {
+      console.error(`emag-sync conflicts: no open conflict #${idArg}`);
+      return 1;
+    }
+    console.log(keep === 'local' ? `conflict #${idArg} resolved: the command will be sent` : `conflict #${idArg} resolved: eMAG's value kept, command cancelled`);
     return 0;
   } finally {
     await db.close();

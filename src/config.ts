@@ -47,7 +47,13 @@ export interface AccountConfig {
   maxPages: number;
   /** @default true */
   enabled: boolean;
+  /** What an offer or stock command does when eMAG's value changed since the ERP saw it. @default EMAG_CONFLICT_STRATEGY */
+  conflictStrategy: ConflictStrategy;
 }
+
+/** Conflict strategies of offer and stock commands. */
+export const CONFLICT_STRATEGIES = ['emag_priority', 'local_priority', 'newest_wins', 'manual'] as const;
+export type ConflictStrategy = (typeof CONFLICT_STRATEGIES)[number];
 
 /** The whole configuration of one daemon. */
 export interface Config {
@@ -107,7 +113,7 @@ const DEFAULT_SCHEDULES: Record<Stream, Schedule> = {
 };
 
 /** Streams an account syncs unless EMAG_<A>_SYNC_TYPES says otherwise. */
-export const DEFAULT_SYNC_TYPES: Stream[] = ['offers', 'orders', 'acknowledge', 'rma', 'reference'];
+export const DEFAULT_SYNC_TYPES: Stream[] = ['offers', 'orders', 'acknowledge', 'rma', 'reference', 'commands'];
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
 export function readEnv(envFile = '.env', env: Env = process.env): Env {
@@ -228,6 +234,7 @@ function loadAccount(name: string, env: Env, p: Parser): AccountConfig {
     otherRps: p.number(`${up}_OTHER_RPS`, EMAG_LIMITS.otherPerSecond, { min: 0.1, max: EMAG_LIMITS.otherPerSecond }),
     maxPages: p.int(`${up}_MAX_PAGES`, 0, { min: 0, max: 1_000_000 }),
     enabled: p.bool(`${up}_ENABLED`, true),
+    conflictStrategy: p.oneOf(`${up}_CONFLICT_STRATEGY`, p.oneOf('EMAG_CONFLICT_STRATEGY', 'emag_priority', [...CONFLICT_STRATEGIES]), [...CONFLICT_STRATEGIES]) as ConflictStrategy,
   };
 }
 

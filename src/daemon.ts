@@ -107,8 +107,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }
   const lastSuccess = async (account: string, stream: Stream) =>
     (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
-  if (config.enableScheduledSync) await scheduler.start(runtime.owned, lastSuccess);
-  else log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
+  let unlisten: (() => Promise<void>) | null = null;
+  if (config.enableScheduledSync) {
+    await scheduler.start(runtime.owned, lastSuccess);
+    // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
+    const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
+    unlisten = listening.unlisten;
+  } else {
+    log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
+  }
 
   const prune = setInterval(() => {
     pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
@@ -125,6 +132,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     server,
     stop: async () => {
       clearInterval(prune);
+      await unlisten?.().catch(() => {});
       await scheduler.stop();
       await server.close();
       await runtime.close();

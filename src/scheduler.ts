@@ -54,6 +54,8 @@ export class Scheduler {
   readonly #jobs = new Map<string, Job>();
   readonly #active = new Map<string, { run: ActiveRun; done: Promise<RunResult>; abort: AbortController }>();
   #stopped = false;
+  /** Account streams poked while running: they run again as soon as they finish. */
+  readonly #again = new Set<string>();
   /** Whether scheduled (not only manual) runs happen. */
   running = false;
 
@@ -121,7 +123,10 @@ export class Scheduler {
         this.#afterRun(account, stream, result);
         return result;
       })
-      .finally(() => this.#active.delete(k));
+      .finally(() => {
+        this.#active.delete(k);
+        if (this.#again.delete(k) && !this.#stopped) void this.trigger(account, stream, mode, trigger).catch(() => {});
+      });
     this.#active.set(k, { run, done, abort });
     return done;
   }
@@ -152,6 +157,21 @@ export class Scheduler {
       void this.trigger(account, stream, STREAMS_SPEC[stream]?.defaultMode ?? 'full', 'failover').catch(() => {});
     }, delay);
     job.retry.unref();
+  }
+
+  /**
+   * Asks for a run of an account stream soon (e.g. new outbox rows were NOTIFYed). A running one runs
+   * again when it ends; several pokes in a row make one run.
+   */
+  poke(accountName: string, stream: Stream): void {
+    const job = this.#jobs.get(key(accountName, stream));
+    if (!job || this.#stopped) return;
+    const k = key(accountName, stream);
+    if (this.#active.has(k)) {
+      this.#again.add(k);
+      return;
+    }
+    void this.trigger(job.account, stream, STREAMS_SPEC[stream]?.defaultMode ?? 'full', 'schedule').catch(() => {});
   }
 
   /** When the account stream runs next, if it is scheduled. */

@@ -91,7 +91,10 @@ test('the daemon serves status while syncing, and SIGTERM stops it cleanly with 
   const port = await freePort();
   const p = cli(['start'], sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(port), EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_FBE_SYNC_TYPES: 'offers' }));
   const base = `http://127.0.0.1:${port}`;
-  const health = await waitFor('/health', async () => (await fetch(`${base}/health`)).ok && fetch(`${base}/health`).then((r) => r.json()));
+  const health = await waitFor('/health', async () => {
+    const r = await fetch(`${base}/health`);
+    return r.ok ? ((await r.json()) as { status: string }) : null;
+  });
   assert.ok(['pass', 'warn'].includes(health.status));
   // `sync` above left offers fresh, so nothing is due: start a run the way the scheduler would after a restart.
   await db.sql`update emag_sync_runs set finished_at = now() - interval '2 hours', started_at = now() - interval '2 hours'`;
@@ -100,12 +103,13 @@ test('the daemon serves status while syncing, and SIGTERM stops it cleanly with 
   assert.match(p.output(), /emag-sync stopped/);
 
   const again = cli(['start'], sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(port), EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_FBE_SYNC_TYPES: 'offers' }));
+  type Status = { accounts: Array<{ status: string; streams: Array<{ running: { pagesDone: number } | null }> }> };
   const status = await waitFor('a running offers run', async () => {
-    const s = await (await fetch(`${base}/api/status`)).json();
-    const running = s.accounts.flatMap((a: { streams: Array<{ running: { pagesDone: number } | null }> }) => a.streams.map((x) => x.running)).filter(Boolean);
-    return running.length > 0 && running.some((r: { pagesDone: number }) => r.pagesDone > 0) ? s : null;
+    const s = (await (await fetch(`${base}/api/status`)).json()) as Status;
+    const running = s.accounts.flatMap((a) => a.streams.map((x) => x.running));
+    return running.some((r) => r && r.pagesDone > 0) ? s : null;
   });
-  assert.ok(status.accounts.some((a: { status: string }) => a.status === 'syncing'));
+  assert.ok(status.accounts.some((a) => a.status === 'syncing'));
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /emag_api_requests_total\{account="main",resource="product_offer",action="read",status="200"\} \d+/);
   assert.doesNotMatch(JSON.stringify(status) + metrics, /sandbox-secret/);

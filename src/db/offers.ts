@@ -117,3 +117,19 @@ export async function setCatalogPriority(sql: Sql, accounts: string[]): Promise<
     }
   });
 }
+
+/** Writes values eMAG just accepted into the mirror (the next scan confirms them and refreshes `raw`). */
+export async function applyOfferChange(db: Db, account: string, id: number, fields: Record<string, number>): Promise<void> {
+  const allowed = ['sale_price', 'recommended_price', 'min_sale_price', 'max_sale_price', 'status', 'handling_time', 'vat_id', 'stock'];
+  const values = Object.fromEntries(Object.entries(fields).filter(([k]) => allowed.includes(k)));
+  if (Object.keys(values).length === 0) return;
+  await db`update emag_offers set ${db(values)}, updated_at = now() where account = ${account} and id = ${id}`;
+}
+
+/** The mirror's offer values (by column) and when the row last changed, for conflict decisions. */
+export async function mirrorOffers(db: Db, account: string, ids: number[]): Promise<Map<number, { values: Record<string, unknown>; updatedAt: Date }>> {
+  const rows = await db<Array<Record<string, unknown> & { id: string; updated_at: Date }>>`
+    select id, sale_price, recommended_price, min_sale_price, max_sale_price, status, stock, handling_time, vat_id, updated_at
+    from emag_offers where account = ${account} and id = any(${db.array(ids)}::bigint[])`;
+  return new Map(rows.map(({ id, updated_at, ...values }) => [Number(id), { values, updatedAt: updated_at }]));
+}

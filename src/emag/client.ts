@@ -197,8 +197,9 @@ export class EmagClient {
       const looksHtml = /^\s*</.test(text);
       throw this.#error('invalid_response', `${looksHtml ? 'HTML page' : 'invalid JSON'} instead of a JSON envelope (HTTP ${status})`, resource, action, status);
     }
-    const env = (json ?? {}) as { isError?: unknown; messages?: unknown; results?: unknown };
-    const messages = toMessages(env.messages);
+    const env = (json ?? {}) as { isError?: unknown; messages?: unknown; message?: unknown; results?: unknown };
+    // REST-style routes (offer_stock) answer errors as {"message": "..."} without the envelope.
+    const messages = toMessages(env.messages ?? env.message);
     if (status === 401 || status === 403) {
       const k = kindOfMessages(messages);
       throw this.#error(k === 'ip_not_whitelisted' ? k : 'auth', messages[0] ?? `not authorised (HTTP ${status})`, resource, action, status, messages);

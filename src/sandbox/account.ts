@@ -90,6 +90,16 @@ export class SandboxAccount {
     return this.catalog.changePrices(n);
   }
 
+  /** Removes one given offer. */
+  removeOffer(id: number): void {
+    this.catalog.removeOffers(1, [id]);
+  }
+
+  /** Puts an offer in an active campaign (or takes it out): eMAG then refuses stock changes. */
+  lockStock(id: number, locked = true): void {
+    this.catalog.lockStock(id, locked);
+  }
+
   /** Adds `n` offers; `malformed` ones are served with missing or odd fields. Returns their ids. */
   addOffers(n: number, opts?: { malformed?: boolean }): number[] {
     return this.catalog.addOffers(n, opts);

@@ -81,8 +81,8 @@ export class Catalog {
   }
 
   /** Removes `n` random offers; returns their ids. */
-  removeOffers(n: number): number[] {
-    const ids = new Set(this.#pick(n).map((s) => s.id));
+  removeOffers(n: number, only?: number[]): number[] {
+    const ids = new Set(only ?? this.#pick(n).map((s) => s.id));
     this.#slots = this.#slots.filter((s) => !ids.has(s.id));
     for (const id of ids) this.#byId.delete(id);
     return [...ids];
@@ -120,25 +120,31 @@ export class Catalog {
     const list = entities(input);
     if (!list) return fail('Invalid data: a list of offers is required.');
     if (list.length > MAX_SAVE) return fail(`Maximum number of entities per request exceeded (${MAX_SAVE}).`);
+    // Validate every entity on a copy first: one bad entity refuses the whole request.
     const errors: string[] = [];
+    const changes: Array<{ target: OfferSlot | number; draft: OfferSlot; entity: Record<string, unknown> }> = [];
     for (const [i, e] of list.entries()) {
       const id = Number(e.id);
       if (!Number.isInteger(id) || id < 1 || id > MAX_OFFER_ID) {
         errors.push(`Entity ${i}: invalid id.`);
         continue;
       }
-      let slot = this.#byId.get(id);
-      if (!slot) {
-        if (!create) {
-          errors.push(`Entity ${i}: offer ${id} does not exist.`);
-          continue;
-        }
-        slot = this.#insert(id);
+      const slot = this.#byId.get(id);
+      if (!slot && !create) {
+        errors.push(`Entity ${i}: offer ${id} does not exist.`);
+        continue;
       }
-      const problem = applyOfferFields(slot, e);
+      const draft = { ...(slot ?? newSlot(this.#seed, this.#account, -1, id, 0, false)) };
+      const problem = applyOfferFields(draft, e);
       if (problem) errors.push(`Entity ${i}: ${problem}`);
+      else changes.push({ target: slot ?? id, draft, entity: e });
     }
-    return errors.length ? fail(errors) : ok([]);
+    if (errors.length) return fail(errors);
+    for (const { target, draft, entity } of changes) {
+      if (typeof target === 'number') applyOfferFields(this.#insert(target), entity);
+      else Object.assign(target, draft);
+    }
+    return ok([]);
   }
 
   /** `PATCH offer_stock/{id}` with `{"stock": N}`: 204 and no body on success. */
@@ -146,9 +152,25 @@ export class Catalog {
     const slot = this.#byId.get(Number(input.id));
     if (!slot) return plain({ message: 'This offer does not exist' }, 404);
     const stock = (input.body as { stock?: unknown } | null)?.stock;
-    if (!Number.isInteger(stock) || (stock as number) < 0) return plain({ message: 'Invalid content' }, 400);
+    if (!Number.isInteger(stock) || (stock as number) < 0 || (stock as number) > 65535) return plain({ message: 'Invalid content' }, 400);
+    if (slot.campaignLocked) {
+      return fail(
+        [
+          'Validation errors in your request',
+          `The offer ${slot.id} is included in the active campaign "Black Friday", thus the stock has NOT been changed.`,
+        ],
+        400,
+      );
+    }
     slot.stock = stock as number;
     return { status: 204, body: '', contentType: 'text/plain' };
+  }
+
+  /** Puts an offer in (or out of) an active campaign, which locks its stock. */
+  lockStock(id: number, locked = true): void {
+    const slot = this.#byId.get(id);
+    if (!slot) throw new Error(`no offer ${id}`);
+    slot.campaignLocked = locked;
   }
 
   #record(slot: OfferSlot, detailed: boolean): OfferRecord {
@@ -219,6 +241,19 @@ function applyOfferFields(slot: OfferSlot, e: Record<string, unknown>): string |
     const price = Number(e.sale_price);
     if (!Number.isFinite(price) || price <= 0) return 'sale_price must be a positive decimal.';
     slot.salePrice = Math.round(price * 10000) / 10000;
+  }
+  for (const [field, key] of [
+    ['recommended_price', 'recommendedPrice'],
+    ['min_sale_price', 'minPrice'],
+    ['max_sale_price', 'maxPrice'],
+  ] as const) {
+    if (e[field] === undefined) continue;
+    const value = Number(e[field]);
+    if (!Number.isFinite(value) || value <= 0) return `${field} must be a positive decimal.`;
+    slot[key] = Math.round(value * 10000) / 10000;
+  }
+  if ((slot.minPrice !== undefined && slot.salePrice < slot.minPrice) || (slot.maxPrice !== undefined && slot.salePrice > slot.maxPrice)) {
+    return `sale_price ${slot.salePrice} is outside min_sale_price..max_sale_price.`;
   }
   if (e.vat_id !== undefined) slot.vatId = Number(e.vat_id);
   const stock = firstValue(e.stock);

@@ -13,6 +13,7 @@ export type FaultKind =
   | 'html' // 200 text/html page
   | 'is_error' // 200 {isError:true, messages:[...]}
   | 'hang' // never answers until the sandbox closes
+  | 'lost_response' // does the work, then never answers (a write whose outcome the client cannot know)
   | 'invalid_ip' // isError 'ERROR: Invalid vendor ip [...]'
   | 'no_envelope'; // 200 JSON object without isError
 
@@ -25,6 +26,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'html',
   'is_error',
   'hang',
+  'lost_response',
   'invalid_ip',
   'no_envelope',
 ];
@@ -88,8 +90,8 @@ export function rateLimited(limit: number): Reply {
 const page = (title: string, text: string): string =>
   `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<p>${text}</p>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 
-/** The reply for a fault kind (`hang` is the server's business and has none). */
-export function faultReply(kind: Exclude<FaultKind, 'hang'>, ip: string, limit: number): Reply {
+/** The reply for a fault kind (`hang` and `lost_response` are the server's business and have none). */
+export function faultReply(kind: Exclude<FaultKind, 'hang' | 'lost_response'>, ip: string, limit: number): Reply {
   switch (kind) {
     case 'server_error':
       return raw(page('500 Internal Server Error', 'The server encountered an internal error.'), 500, 'text/html');

@@ -33,6 +33,12 @@ export interface OfferSlot {
   offerValidation: number;
   /** Serve this offer with missing or wrongly typed fields (robustness tests). */
   malformed: boolean;
+  /** Prices set by a save; unset, they follow the sale price. */
+  recommendedPrice?: number;
+  minPrice?: number;
+  maxPrice?: number;
+  /** In an active campaign: eMAG refuses stock changes (PATCH offer_stock answers 400). */
+  campaignLocked?: boolean;
 }
 
 /** An offer as served: a loose JSON object, since real records are loose too. */
@@ -124,9 +130,9 @@ export function offerRecord(seed: number, account: number, slot: OfferSlot, deta
   const price = slot.salePrice;
   // Each price field keeps one type per offer, but the types differ between fields and offers.
   const money = (x: number): number | string => (o.chance(0.5) ? round4(x) : round4(x).toFixed(4));
-  const recommended = money(price * 1.15);
-  const minPrice = money(price * 0.8);
-  const maxPrice = money(price * 1.6);
+  const recommended = money(slot.recommendedPrice ?? price * 1.15);
+  const minPrice = money(slot.minPrice ?? price * 0.8);
+  const maxPrice = money(slot.maxPrice ?? price * 1.6);
   const bestPrice = round4(price * (o.chance(0.6) ? 1 : 0.93));
   const numberOfOffers = o.int(1, 6);
   const errors = slot.validation === 8 ? [{ code: 'DOC_IMG', message: 'Imaginea principală nu respectă standardul.' }] : [];

@@ -59,6 +59,8 @@ export interface RequestLogEntry {
   group: LimitGroup;
   /** HTTP status answered; 0 while unanswered (a `hang` fault never answers). */
   status: number;
+  /** The parsed body of a write (anything but read/count), so tests can see exactly what was sent. */
+  body?: unknown;
 }
 
 /** A running sandbox. */
@@ -140,7 +142,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     action: string,
     t: number,
     ip: string,
-  ): Reply | 'hang' | { pass: Record<string, string> } => {
+  ): Reply | 'hang' | 'lost_response' | { pass: Record<string, string> } => {
     // eMAG's REST-style routes answer 403; the classic ones 401 (eMAG's text either way).
     if (!account) return fail('You are not allowed to use this API.', 401);
     // Admission is decided at arrival, before the body is read, so the log order is the decision order.
@@ -148,7 +150,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     if (!admission.allowed) return rateLimited(admission.limit);
     if (!account.allowedIp) return invalidIp(ip);
     const fault: FaultKind | null = faults.take(account.name, resource, action);
-    if (fault === 'hang') return 'hang';
+    if (fault === 'hang' || fault === 'lost_response') return fault;
     if (fault) return faultReply(fault, ip, admission.limit);
     return {
       pass: {
@@ -183,6 +185,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const ip = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
     const gate = screen(account, group, path.resource, path.action, t, ip);
     if (gate === 'hang') return;
+    const isWrite = path.action !== 'read' && path.action !== 'count';
+    if (gate === 'lost_response') {
+      // The work is done; the answer is lost on the way back.
+      body
+        .then((parsed) => {
+          if (isWrite) entry.body = parsed;
+          route(parsed, path, method, account as SandboxAccount);
+        })
+        .catch(crash);
+      return;
+    }
     if (!('pass' in gate)) {
       answer(gate);
       return;
@@ -190,6 +203,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const rateHeaders = gate.pass;
     body
       .then((parsed) => {
+        if (isWrite) entry.body = parsed;
         const reply = route(parsed, path, method, account as SandboxAccount);
         answer({ ...reply, headers: { ...rateHeaders, ...reply.headers } });
       })

@@ -4,6 +4,7 @@
  */
 import type { Stream } from '../config.ts';
 import { acknowledgeStream } from './acknowledge.ts';
+import { commandsStream } from './commands.ts';
 import { offersStream } from './offers.ts';
 import { ordersStream } from './orders.ts';
 import { referenceStream } from './reference.ts';
@@ -28,6 +29,7 @@ export const STREAMS_SPEC: Partial<Record<Stream, StreamSpec>> = {
   acknowledge: { fn: acknowledgeStream(), defaultMode: 'incremental', nightlyFull: false },
   rma: { fn: rmaStream(), defaultMode: 'incremental', nightlyFull: false },
   reference: { fn: referenceStream(), defaultMode: 'full', nightlyFull: false },
+  commands: { fn: commandsStream(), defaultMode: 'incremental', nightlyFull: false },
 };
 
 /** The implemented stream names. */

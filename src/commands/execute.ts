@@ -1,0 +1,258 @@
+/**
+ * Sending validated commands to eMAG and learning what happened. Offer and stock writes set absolute
+ * values, so they may be sent again; order, invoice and return writes are not sent again blindly:
+ * the target is read first, and an unknown outcome is settled by reading before any retry.
+ */
+import type { CommandOutcome, CommandRow } from '../db/commands.ts';
+import { insertConflict, markSent } from '../db/commands.ts';
+import { applyOfferChange, mirrorOffers } from '../db/offers.ts';
+import { upsertRmas } from '../db/rmas.ts';
+import { EmagError } from '../emag/errors.ts';
+import { type OfferRow, parseOffer } from '../emag/records.ts';
+import { orderMoveAllowed } from '../emag/rules.ts';
+import { readOrder, storeOrders } from '../streams/orders.ts';
+import { parseRma } from '../streams/rma.ts';
+import type { StreamContext } from '../streams/run.ts';
+import { currentValue, decide, sameValue, type TargetValues } from './conflicts.ts';
+import type { ValidCommand } from './validate.ts';
+
+/** eMAG's limit of entities per save. */
+export const SAVE_BATCH = 50;
+
+type Valid<K extends ValidCommand['kind']> = Extract<ValidCommand, { kind: K }>;
+
+/** A refusal is final; anything else (timeouts, 5xx after retries, network) leaves the outcome unknown. */
+function refused(err: unknown): err is EmagError {
+  return err instanceof EmagError && (err.kind === 'rejected' || err.kind === 'auth' || err.kind === 'ip_not_whitelisted');
+}
+
+function message(err: EmagError): string {
+  return err.messages.length > 0 ? err.messages.join(' ') : err.message;
+}
+
+/** Reads the current offers (ids in one filter, 100 a page) so conflicts are judged against eMAG now. */
+async function readOffers(ctx: StreamContext, ids: number[]): Promise<Map<number, OfferRow>> {
+  const found = new Map<number, OfferRow>();
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    const items = await ctx.client.read<unknown[]>('product_offer', { id: chunk, currentPage: 1, itemsPerPage: 100 }, ctx.signal);
+    for (const item of Array.isArray(items) ? items : []) {
+      try {
+        const offer = parseOffer(item);
+        found.set(offer.id, offer);
+      } catch {
+        // An unparseable record cannot be compared; the command then fails as "not found".
+      }
+    }
+  }
+  // Not written to the mirror: reads filtered by id carry GPSR fields in another shape than scans,
+  // so the stored record would flip between the two. The next scan brings the values.
+  return found;
+}
+
+/** What each offer/stock command wants to set, as comparable numbers. */
+function targetOf(v: Valid<'stock_update'> | Valid<'offer_update'>): TargetValues {
+  return v.kind === 'stock_update' ? { stock: v.stock } : (v.fields as TargetValues);
+}
+
+/**
+ * Applies the account's conflict strategy to offer and stock commands. Returns the commands to send
+ * and the outcomes of the others (conflicts, offers missing on eMAG).
+ */
+export async function screenConflicts(
+  ctx: StreamContext,
+  items: Array<{ cmd: CommandRow; v: Valid<'stock_update'> | Valid<'offer_update'> }>,
+): Promise<{ send: typeof items; outcomes: Map<number, CommandOutcome> }> {
+  const outcomes = new Map<number, CommandOutcome>();
+  const strategy = ctx.account.conflictStrategy;
+  const checked = items.filter((i) => !i.cmd.force && strategy !== 'local_priority');
+  if (checked.length === 0) return { send: items, outcomes };
+  const ids = [...new Set(checked.map((i) => i.v.id))];
+  const offers = await readOffers(ctx, ids);
+  const mirror = await mirrorOffers(ctx.sql, ctx.account.name, ids);
+  const send: typeof items = [];
+  for (const item of items) {
+    if (!checked.includes(item)) {
+      send.push(item);
+      continue;
+    }
+    const offer = offers.get(item.v.id);
+    if (!offer) {
+      outcomes.set(item.cmd.id, { status: 'failed', error: `offer ${item.v.id} does not exist on eMAG` });
+      continue;
+    }
+    const target = targetOf(item.v);
+    // When eMAG changed: when the mirror learned its current values, or now if the mirror has not yet.
+    const known = mirror.get(item.v.id);
+    const mirrorHasIt = known !== undefined && Object.keys(target).every((f) => sameValue(known.values[f], currentValue(offer, f)));
+    const d = decide({
+      strategy,
+      target,
+      seen: item.v.expected ?? item.cmd.baseline,
+      offer,
+      createdAt: item.cmd.created_at,
+      emagChangedAt: mirrorHasIt ? known.updatedAt : new Date(),
+    });
+    if (d.action === 'send') {
+      send.push(item);
+      continue;
+    }
+    const result = { strategy, local: target, emag: d.emag, seen: d.seen };
+    if (d.park) {
+      await insertConflict(ctx.sql, { commandId: item.cmd.id, account: ctx.account.name, offerId: item.v.id, local: target, emag: d.emag, baseline: d.seen });
+      outcomes.set(item.cmd.id, { status: 'conflict', error: `${d.reason}; parked for a person (emag-sync conflicts list)`, result });
+    } else {
+      outcomes.set(item.cmd.id, { status: 'conflict', error: `${d.reason}; eMAG's value kept (${strategy})`, result });
+    }
+  }
+  return { send, outcomes };
+}
+
+/** `PATCH offer_stock/{id}`; the mirror takes the new stock when eMAG accepts it. */
+export async function sendStock(ctx: StreamContext, cmd: CommandRow, v: Valid<'stock_update'>): Promise<CommandOutcome> {
+  await markSent(ctx.sql, [cmd.id]);
+  try {
+    await ctx.client.call('offer_stock', String(v.id), { stock: v.stock }, { method: 'PATCH', idempotent: true, signal: ctx.signal });
+  } catch (err) {
+    if (refused(err)) return { status: 'failed', error: message(err) };
+    throw err;
+  }
+  await applyOfferChange(ctx.sql, ctx.account.name, v.id, { stock: v.stock });
+  return { status: 'done', result: { stock: v.stock } };
+}
+
+/**
+ * `offer/save` in batches of at most 50. A batch eMAG refuses is split in halves until the refused
+ * entity stands alone, so one bad offer does not hold back the others.
+ */
+export async function sendOfferBatch(ctx: StreamContext, items: Array<{ cmd: CommandRow; v: Valid<'offer_update'> }>): Promise<Map<number, CommandOutcome>> {
+  const outcomes = new Map<number, CommandOutcome>();
+  const send = async (batch: typeof items): Promise<void> => {
+    if (batch.length === 0) return;
+    await markSent(ctx.sql, batch.map((i) => i.cmd.id));
+    try {
+      await ctx.client.call('offer', 'save', batch.map((i) => ({ id: i.v.id, ...i.v.fields })), { idempotent: true, signal: ctx.signal });
+    } catch (err) {
+      if (!refused(err)) throw err;
+      if (batch.length === 1) {
+        outcomes.set(batch[0].cmd.id, { status: 'failed', error: message(err) });
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await send(batch.slice(0, half));
+      await send(batch.slice(half));
+      return;
+    }
+    for (const i of batch) {
+      await applyOfferChange(ctx.sql, ctx.account.name, i.v.id, i.v.fields as Record<string, number>);
+      outcomes.set(i.cmd.id, { status: 'done', result: i.v.fields });
+    }
+  };
+  for (let i = 0; i < items.length; i += SAVE_BATCH) await send(items.slice(i, i + SAVE_BATCH));
+  return outcomes;
+}
+
+/** The order as eMAG has it now (stored in the mirror too), or null. */
+async function currentOrder(ctx: StreamContext, orderId: number, type = 3): Promise<Record<string, unknown> | null> {
+  const order = (await readOrder(ctx.client, orderId, type, ctx.signal)) as Record<string, unknown> | null;
+  if (order) await storeOrders(ctx, [order], false);
+  return order;
+}
+
+/**
+ * Sends a write whose repetition would do harm, settling an unknown outcome by reading: `applied`
+ * tells from eMAG's current state whether the write took effect.
+ */
+async function sendOnce(ctx: StreamContext, cmd: CommandRow, send: () => Promise<unknown>, applied: () => Promise<boolean>): Promise<CommandOutcome | null> {
+  await markSent(ctx.sql, [cmd.id]);
+  try {
+    await send();
+    return null;
+  } catch (err) {
+    if (refused(err)) return { status: 'failed', error: message(err) };
+    if (ctx.signal.aborted) throw err;
+    // Timed out or failed after it may have reached eMAG: read before anything is sent again.
+    try {
+      if (await applied()) return null;
+    } catch {
+      return { status: 'pending', error: `outcome unknown (${(err as Error).message}); will check before sending again`, unsure: true };
+    }
+    return { status: 'pending', error: `not applied (${(err as Error).message}); will try again` };
+  }
+}
+
+/** Cancels or moves an order: read it, acknowledge it first if still new, then `order/save` the order as read, changed. */
+export async function sendOrderChange(ctx: StreamContext, cmd: CommandRow, v: Valid<'order_cancel'> | Valid<'order_status'>): Promise<CommandOutcome> {
+  const target = v.kind === 'order_cancel' ? 0 : v.status;
+  let order = await currentOrder(ctx, v.orderId);
+  if (!order) return { status: 'failed', error: `order ${v.orderId} was not found on eMAG` };
+  if (Number(order.status) === target) return { status: 'done', result: { status: target, note: 'already in that status on eMAG' } };
+  if (Number(order.status) === 1) {
+    // New orders move only through acknowledge (1 → 2); that is also the first step of a cancellation.
+    const ack = await sendOnce(
+      ctx,
+      cmd,
+      () => ctx.client.call('order', `acknowledge/${v.orderId}`, {}, { idempotent: false, signal: ctx.signal }),
+      async () => Number((await currentOrder(ctx, v.orderId))?.status) !== 1,
+    );
+    if (ack) return ack;
+    order = await currentOrder(ctx, v.orderId);
+    if (!order) return { status: 'failed', error: `order ${v.orderId} vanished after acknowledging` };
+    if (Number(order.status) === target) return { status: 'done', result: { status: target } };
+  }
+  const from = Number(order.status);
+  if (!orderMoveAllowed(from, target)) return { status: 'failed', error: `order ${v.orderId} is in status ${from} on eMAG and cannot move to ${target}` };
+  const changed = { ...order, status: target, ...(v.kind === 'order_cancel' ? { reason_cancellation: v.reason } : {}) };
+  const outcome = await sendOnce(
+    ctx,
+    cmd,
+    () => ctx.client.call('order', 'save', [changed], { idempotent: false, signal: ctx.signal }),
+    async () => Number((await currentOrder(ctx, v.orderId))?.status) === target,
+  );
+  if (outcome) return outcome;
+  await currentOrder(ctx, v.orderId);
+  return { status: 'done', result: { status: target, ...(v.kind === 'order_cancel' ? { reason: v.reason } : {}) } };
+}
+
+/** Attaches an invoice (or other document) to an order, once: an attachment with the same URL means done. */
+export async function sendAttachment(ctx: StreamContext, cmd: CommandRow, v: Valid<'invoice_attach'>): Promise<CommandOutcome> {
+  const hasIt = async () => {
+    const order = await currentOrder(ctx, v.orderId, v.orderType);
+    const attachments = Array.isArray(order?.attachments) ? (order.attachments as Array<{ url?: unknown }>) : [];
+    return attachments.some((a) => a?.url === v.url);
+  };
+  if (await hasIt()) return { status: 'done', result: { url: v.url, note: 'already attached' } };
+  const outcome = await sendOnce(
+    ctx,
+    cmd,
+    () => ctx.client.call('order', 'attachments/save', [{ order_id: v.orderId, order_type: v.orderType, name: v.name, url: v.url, type: v.type }], { idempotent: false, signal: ctx.signal }),
+    hasIt,
+  );
+  if (outcome) return outcome;
+  await currentOrder(ctx, v.orderId, v.orderType);
+  return { status: 'done', result: { url: v.url, type: v.type } };
+}
+
+/** Changes a return's status with `rma/save`, reading it before and after. */
+export async function sendRmaStatus(ctx: StreamContext, cmd: CommandRow, v: Valid<'rma_status'>): Promise<CommandOutcome> {
+  const current = async () => {
+    const items = await ctx.client.read<unknown[]>('rma', { emag_id: v.emagId, type: ctx.account.orderType, currentPage: 1, itemsPerPage: 1 }, ctx.signal);
+    const raw = Array.isArray(items) ? items[0] : undefined;
+    if (!raw) return null;
+    const rma = parseRma(raw);
+    await ctx.sql.begin((tx) => upsertRmas(tx, ctx.account.name, [rma]));
+    return rma;
+  };
+  const before = await current();
+  if (!before) return { status: 'failed', error: `return ${v.emagId} was not found on eMAG` };
+  if (before.request_status === v.requestStatus) return { status: 'done', result: { request_status: v.requestStatus, note: 'already in that status on eMAG' } };
+  const outcome = await sendOnce(
+    ctx,
+    cmd,
+    () => ctx.client.call('rma', 'save', [{ emag_id: v.emagId, request_status: v.requestStatus }], { idempotent: false, signal: ctx.signal }),
+    async () => (await current())?.request_status === v.requestStatus,
+  );
+  if (outcome) return outcome;
+  await current();
+  return { status: 'done', result: { request_status: v.requestStatus } };
+}
