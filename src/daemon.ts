@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { AccountConfig, Config, Stream } from './config.ts';
 import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
+import { commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
 import { migrate } from './db/migrate.ts';
@@ -86,7 +87,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const enabled = config.accounts.filter((a) => a.enabled);
   const runtime = await openRuntime(config, log, enabled, metrics);
   const { sql } = runtime.db;
-  metrics.setUnacknowledgedSource(() => unacknowledgedCounts(sql));
+  metrics.setDatabaseSources({ unacknowledged: () => unacknowledgedCounts(sql), commands: () => commandCounts(sql) });
   const scheduler = new Scheduler(runtime.deps);
   let server: StatusServer;
   try {

@@ -5,6 +5,12 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallEvent } from './emag/client.ts';
 
+/** Queries behind the gauges that describe the database rather than this process. */
+export interface DatabaseSources {
+  unacknowledged(): Promise<Map<string, number>>;
+  commands(): Promise<Array<{ account: string; kind: string; status: string; n: number }>>;
+}
+
 /** All metrics of one daemon. */
 export class Metrics {
   readonly registry = new Registry();
@@ -20,9 +26,10 @@ export class Metrics {
   readonly rateLimitWaitSeconds = new Counter({ name: 'emag_rate_limit_wait_seconds_total', help: 'Total time requests waited for the rate budget.', labelNames: ['account'], registers: [this.registry] });
   readonly rateLimited = new Counter({ name: 'emag_rate_limited_total', help: 'HTTP 429 answers from eMAG.', labelNames: ['account'], registers: [this.registry] });
   readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
-  /** Filled at scrape time from the database, by the source the daemon sets with `setUnacknowledgedSource`. */
+  /** Filled at scrape time from the database, by the sources the daemon sets with `setDatabaseSources`. */
   readonly unacknowledged: Gauge;
-  #unacknowledgedSource: (() => Promise<Map<string, number>>) | null = null;
+  readonly commands: Gauge;
+  #sources: DatabaseSources | null = null;
   readonly buildInfo = new Gauge({ name: 'emag_sync_build_info', help: 'Version of the running emag-sync.', labelNames: ['version', 'node'], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
@@ -33,18 +40,29 @@ export class Metrics {
       labelNames: ['account'],
       registers: [this.registry],
       async collect() {
-        if (!self.#unacknowledgedSource) return;
+        if (!self.#sources) return;
         this.reset();
-        for (const [account, n] of await self.#unacknowledgedSource()) this.set({ account }, n);
+        for (const [account, n] of await self.#sources.unacknowledged()) this.set({ account }, n);
+      },
+    });
+    this.commands = new Gauge({
+      name: 'emag_commands',
+      help: 'Outbox commands waiting (pending/running), failed or in conflict, per account and kind.',
+      labelNames: ['account', 'kind', 'status'],
+      registers: [this.registry],
+      async collect() {
+        if (!self.#sources) return;
+        this.reset();
+        for (const c of await self.#sources.commands()) this.inc({ account: c.account, kind: c.kind, status: c.status }, c.n);
       },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: opts.version ?? '0.0.0', node: process.version }, 1);
   }
 
-  /** Where the unacknowledged-orders gauge reads its numbers at scrape time. */
-  setUnacknowledgedSource(source: () => Promise<Map<string, number>>): void {
-    this.#unacknowledgedSource = source;
+  /** Where the database-backed gauges read their numbers at scrape time. */
+  setDatabaseSources(sources: DatabaseSources): void {
+    this.#sources = sources;
   }
 
   /** Records one eMAG attempt. */

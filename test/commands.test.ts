@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { listConflicts } from '../src/db/commands.ts';
+import { commandCounts, listConflicts } from '../src/db/commands.ts';
+import { unacknowledgedCounts } from '../src/db/orders.ts';
+import { Metrics } from '../src/metrics.ts';
+import { startStatusServer } from '../src/server/server.ts';
 import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import { commandsStream } from '../src/streams/commands.ts';
 import { offersStream } from '../src/streams/offers.ts';
@@ -334,4 +337,40 @@ test('commands and syncs together stay within the rate windows', async () => {
   assert.equal(cmds.status, 'succeeded');
   assert.deepEqual(windowViolations(sandbox.log), []);
   assert.equal(sandbox.log.filter((e) => e.status === 429).length, 0);
+});
+
+test('/api/status and /metrics show waiting, failed and conflicting commands per account and kind', async () => {
+  const metrics = new Metrics({ defaultMetrics: false });
+  metrics.setDatabaseSources({ unacknowledged: () => unacknowledgedCounts(db.sql), commands: () => commandCounts(db.sql) });
+  await insert('stock_update', { id: offerAt(5).id, stock: 1 });
+  const server = await startStatusServer({
+    sql: db.sql,
+    config: deps.config,
+    metrics,
+    scheduler: { running: true, nextRun: () => null, activeRuns: () => [] },
+    log: deps.log,
+    startedAt: new Date(),
+    version: 'test',
+    database: { where: 'test', embedded: false },
+    ownedAccounts: () => ['main', 'fbe'],
+  });
+  try {
+    const [{ n: failed }] = await db.sql`select count(*)::int as n from emag_commands where account = 'main' and status = 'failed'`;
+    const status = (await (await fetch(`${server.url}/api/status`)).json()) as {
+      accounts: Array<{ name: string; unacknowledgedOrders: number; commands: { pending: number; failed: number; conflict: number; byKind: Record<string, { pending: number }> } }>;
+      alerts: Array<{ type: string }>;
+    };
+    const main = status.accounts.find((a) => a.name === 'main')!;
+    assert.equal(main.commands.failed, failed);
+    assert.equal(main.commands.pending, 1);
+    assert.equal(main.commands.byKind.stock_update.pending, 1);
+    assert.ok(main.commands.conflict >= 2, 'the conflicts of the strategy tests');
+    assert.equal(typeof main.unacknowledgedOrders, 'number');
+    assert.ok(status.alerts.some((a) => a.type === 'commands_need_attention'));
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /emag_commands\{account="main",kind="stock_update",status="pending"\} 1/);
+    assert.match(text, /emag_orders_unacknowledged/);
+  } finally {
+    await server.close();
+  }
 });

@@ -148,3 +148,25 @@ test('after kill -9 mid-run, the next start marks the run interrupted and loses 
   assert.equal(await exited(restarted), 0);
   assert.deepEqual(windowViolations(sandbox.log), []);
 });
+
+test('the daemon drains the outbox promptly when a command is inserted (LISTEN/NOTIFY)', async () => {
+  const port = await freePort();
+  const p = cli(['start'], sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(port), EMAG_MAIN_SYNC_TYPES: 'commands', EMAG_FBE_SYNC_TYPES: 'commands', EMAG_CONFLICT_STRATEGY: 'local_priority' }));
+  await waitFor('the first commands run', async () => {
+    const [r] = await db.sql`select 1 from emag_sync_runs where stream = 'commands' and status = 'succeeded' limit 1`;
+    return r;
+  });
+  const [offer] = await db.sql`select id from emag_offers where account = 'main' and deleted_at is null limit 1`;
+  const [{ id }] = await db.sql`insert into emag_commands (account, kind, payload) values ('main', 'stock_update', ${db.sql.json({ id: Number(offer.id), stock: 42 })}) returning id`;
+  const done = await waitFor(
+    'the command done',
+    async () => {
+      const [c] = await db.sql`select status, extract(epoch from done_at - created_at)::float as seconds from emag_commands where id = ${id}`;
+      return c.status === 'done' ? c : null;
+    },
+    15_000,
+  );
+  assert.ok(done.seconds < 10, `drained in ${done.seconds} s, well before the 30-s poll`);
+  p.child.kill('SIGTERM');
+  assert.equal(await exited(p), 0, p.output());
+});

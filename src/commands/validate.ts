@@ -114,7 +114,7 @@ export async function validateCommand(db: Db, cmd: Pick<CommandRow, 'account' | 
       try {
         parsed = new URL(url);
       } catch {}
-      if (!parsed || parsed.protocol !== 'https:' || !/\.pdf$/i.test(parsed.pathname)) throw new InvalidCommand(`url must be an https URL of a PDF, not ${JSON.stringify(p.url)}`);
+      if (parsed?.protocol !== 'https:' || !/\.pdf$/i.test(parsed.pathname)) throw new InvalidCommand(`url must be an https URL of a PDF, not ${JSON.stringify(p.url)}`);
       if (typeof p.name !== 'string' || p.name.trim() === '' || p.name.length > 255) throw new InvalidCommand('name must be a non-empty string of at most 255 characters');
       const type = p.type === undefined ? 1 : wholeNumber(p.type, 'type', 1, 11);
       if (!ATTACHMENT_TYPES.has(type)) throw new InvalidCommand(`type ${type} is not an attachment type (${[...ATTACHMENT_TYPES].join(', ')})`);

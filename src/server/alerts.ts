@@ -15,7 +15,9 @@ export type AlertType =
   | 'high_error_rate'
   | 'rate_limit_pressure'
   | 'slow_responses'
-  | 'records_quarantined';
+  | 'records_quarantined'
+  | 'unacknowledged_orders'
+  | 'commands_need_attention';
 
 /** How urgent: critical needs a person now, warning soon, info when convenient. */
 export type Severity = 'critical' | 'warning' | 'info';
@@ -54,6 +56,26 @@ export function computeAlerts(ctx: StatusContext, snapshot: StatusSnapshot, verd
   }
   for (const [account, streams] of verdicts) {
     for (const v of streams) alerts.push(...streamAlerts(account, v));
+    const work = snapshot.work?.get(account);
+    const acknowledging = ctx.config.autoAcknowledge && ctx.config.accounts.find((a) => a.name === account)?.syncTypes.includes('acknowledge');
+    if (work && work.unacknowledgedOrders > 0 && !acknowledging) {
+      alerts.push({
+        type: 'unacknowledged_orders',
+        severity: 'warning',
+        account,
+        message: `${work.unacknowledgedOrders} new order(s) of ${account} are not acknowledged; eMAG keeps re-sending them and the customer waits.`,
+        action: 'Acknowledge them in the ERP or the eMAG panel, or turn on EMAG_AUTO_ACKNOWLEDGE with the acknowledge stream.',
+      });
+    }
+    if (work && (work.commands.conflict > 0 || work.commands.failed > 0)) {
+      alerts.push({
+        type: 'commands_need_attention',
+        severity: 'info',
+        account,
+        message: `${account}: ${work.commands.failed} failed and ${work.commands.conflict} conflicting command(s) in emag_commands.`,
+        action: 'Read their error column; resolve parked conflicts with "emag-sync conflicts list" and "emag-sync conflicts resolve <id> --keep local|emag".',
+      });
+    }
     const activity = snapshot.activity?.get(account);
     if (activity && activity.apiCalls >= MIN_CALLS && activity.apiErrors / activity.apiCalls > ERROR_RATE) {
       alerts.push({

@@ -5,6 +5,8 @@
 import { STREAMS, type Stream } from '../config.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import { implementedStreams } from '../streams/registry.ts';
+import { commandCounts } from '../db/commands.ts';
+import { unacknowledgedCounts } from '../db/orders.ts';
 import { cachedFor } from './cache.ts';
 import type { StatusContext } from './context.ts';
 import { type AccountActivity, loadActivity, loadRunningRuns, loadStreamStates, type RunningRun, type StreamKey, type StreamState } from './sync-state.ts';
@@ -36,6 +38,34 @@ export interface StatusSnapshot extends HealthSnapshot {
   running: RunningRun[];
   /** By account; null when the database could not be read. */
   activity: Map<string, AccountActivity> | null;
+  /** Orders waiting for acknowledgement and the commands outbox, by account; null when unreadable. */
+  work: Map<string, AccountWork> | null;
+}
+
+/** What waits on an account: new orders not yet acknowledged, and outbox commands by kind and status. */
+export interface AccountWork {
+  unacknowledgedOrders: number;
+  commands: { pending: number; failed: number; conflict: number; byKind: Record<string, { pending: number; failed: number; conflict: number }> };
+}
+
+async function loadWork(sql: StatusContext['sql']): Promise<Map<string, AccountWork>> {
+  const [unacked, counts] = await Promise.all([unacknowledgedCounts(sql), commandCounts(sql)]);
+  const work = new Map<string, AccountWork>();
+  const of = (account: string) => {
+    const w = work.get(account) ?? { unacknowledgedOrders: 0, commands: { pending: 0, failed: 0, conflict: 0, byKind: {} } };
+    work.set(account, w);
+    return w;
+  };
+  for (const [account, n] of unacked) of(account).unacknowledgedOrders = n;
+  for (const c of counts) {
+    // A running command is still waiting, as far as the ERP is concerned.
+    const status = c.status === 'running' ? 'pending' : (c.status as 'pending' | 'failed' | 'conflict');
+    const w = of(c.account).commands;
+    w[status] += c.n;
+    w.byKind[c.kind] ??= { pending: 0, failed: 0, conflict: 0 };
+    w.byKind[c.kind][status] += c.n;
+  }
+  return work;
 }
 
 /** Cached snapshot loaders for one server. */
@@ -69,13 +99,14 @@ export function snapshotsFor(ctx: StatusContext): Snapshots {
   });
 
   const status = cachedFor(SNAPSHOT_TTL_MS, async (): Promise<StatusSnapshot> => {
-    const [base, running, activity] = await Promise.all([
+    const [base, running, activity, work] = await Promise.all([
       health(),
       optional(ctx, 'running runs', loadRunningRuns(ctx.sql)),
       optional(ctx, 'API activity', loadActivity(ctx.sql)),
+      optional(ctx, 'orders and outbox', loadWork(ctx.sql)),
     ]);
     const readable = base.database.ok;
-    return { ...base, running: readable ? (running ?? []) : [], activity: readable ? activity : null };
+    return { ...base, running: readable ? (running ?? []) : [], activity: readable ? activity : null, work: readable ? work : null };
   });
 
   return { health, status };

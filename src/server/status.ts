@@ -8,7 +8,7 @@ import { type Alert, computeAlerts, healthScore } from './alerts.ts';
 import type { StatusContext } from './context.ts';
 import { judgeAccount, type StreamVerdict } from './freshness.ts';
 import { json, type Handler } from './reply.ts';
-import type { Snapshots, StatusSnapshot } from './snapshot.ts';
+import type { AccountWork, Snapshots, StatusSnapshot } from './snapshot.ts';
 import type { RunningRun } from './sync-state.ts';
 
 /** An account's state in one word; `unknown` when the database could not be read. */
@@ -54,6 +54,10 @@ export interface AccountStatusBody {
   lastSync: string | null;
   nextSync: string | null;
   streams: StreamStatus[];
+  /** Seller-fulfilled orders still new and not acknowledged; null when unknown. */
+  unacknowledgedOrders: number | null;
+  /** The commands outbox: waiting, failed and conflicting commands, in all and by kind; null when unknown. */
+  commands: AccountWork['commands'] | null;
 }
 
 /** The whole /api/status document. */
@@ -83,7 +87,7 @@ export function buildStatus(ctx: StatusContext, snapshot: StatusSnapshot): Statu
   const accounts = ctx.config.accounts.map((account) => {
     const streams = judgeAccount(account, snapshot, uptimeSeconds);
     if (account.enabled) verdicts.set(account.name, streams);
-    return accountStatus(ctx, account, owned.has(account.name), streams, snapshot.running);
+    return accountStatus(ctx, account, owned.has(account.name), streams, snapshot.running, snapshot.work);
   });
   const alerts = computeAlerts(ctx, snapshot, verdicts);
   const states = [...(snapshot.states?.values() ?? [])];
@@ -111,7 +115,14 @@ export function buildStatus(ctx: StatusContext, snapshot: StatusSnapshot): Statu
   };
 }
 
-function accountStatus(ctx: StatusContext, account: AccountConfig, owned: boolean, verdicts: StreamVerdict[], running: RunningRun[]): AccountStatusBody {
+function accountStatus(
+  ctx: StatusContext,
+  account: AccountConfig,
+  owned: boolean,
+  verdicts: StreamVerdict[],
+  running: RunningRun[],
+  work: StatusSnapshot['work'],
+): AccountStatusBody {
   const streams = verdicts.map((v): StreamStatus => {
     const run = running.find((r) => r.account === account.name && r.stream === v.stream) ?? null;
     const next = ctx.scheduler.nextRun(account.name, v.stream);
@@ -147,6 +158,8 @@ function accountStatus(ctx: StatusContext, account: AccountConfig, owned: boolea
     lastSync: latest(streams.map((s) => s.lastSuccess)),
     nextSync: earliest(streams.map((s) => s.nextRun)),
     streams,
+    unacknowledgedOrders: work ? (work.get(account.name)?.unacknowledgedOrders ?? 0) : null,
+    commands: work ? (work.get(account.name)?.commands ?? { pending: 0, failed: 0, conflict: 0, byKind: {} }) : null,
   };
 }
 
