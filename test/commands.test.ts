@@ -1,44 +1,39 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { commandCounts, listConflicts } from '../src/db/commands.ts';
 import { unacknowledgedCounts } from '../src/db/orders.ts';
 import { Metrics } from '../src/metrics.ts';
 import { startStatusServer } from '../src/server/server.ts';
-import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { commandsStream } from '../src/streams/commands.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { ordersStream } from '../src/streams/orders.ts';
 import { rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type SyncDeps } from '../src/streams/run.ts';
-import { type TestDatabase, testDatabase } from './helpers/db.ts';
-import { sandboxEnv, syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
+import type { TestDatabase, } from './helpers/db.ts';
+import { sandboxEnv, harness, syncDeps } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
 let deps: SyncDeps;
 
-before(async () => {
-  [sandbox, db] = await Promise.all([
-    startSandbox({
-      accounts: [
-        { ...TEST_ACCOUNTS[0], offers: 160, orders: 80, orderHistoryDays: 5, rmas: 30 },
-        { ...TEST_ACCOUNTS[1], offers: 20, orders: 5, orderHistoryDays: 5, orderType: 2 },
-      ],
-    }),
-    testDatabase(),
-  ]);
-  ({ deps } = await syncDeps(sandbox, db));
-  const main = deps.config.accounts[0];
-  for (const [stream, fn] of [['offers', offersStream()], ['orders', ordersStream()], ['rma', rmaStream()]] as const) {
-    const r = await executeRun(deps, main, stream, fn, { mode: stream === 'offers' ? 'full' : 'incremental', trigger: 'cli' });
-    assert.notEqual(r.status, 'failed', r.error ?? '');
-  }
-});
-after(async () => {
-  await sandbox?.close();
-  await db?.close();
-});
+harness(
+  [
+    { offers: 160, orders: 80, orderHistoryDays: 5, rmas: 30 },
+    { offers: 20, orders: 5, orderHistoryDays: 5, orderType: 2 },
+  ],
+  {},
+  async (h) => {
+    ({ sandbox, db, deps } = h);
+    // The mirror the commands are validated against.
+    const main = deps.config.accounts[0];
+    for (const [stream, fn] of [['offers', offersStream()], ['orders', ordersStream()], ['rma', rmaStream()]] as const) {
+      const r = await executeRun(deps, main, stream, fn, { mode: stream === 'offers' ? 'full' : 'incremental', trigger: 'cli' });
+      assert.notEqual(r.status, 'failed', r.error ?? '');
+    }
+  },
+);
 
 /** Drains main's outbox once with the given conflict strategy. */
 async function drain(strategy = 'emag_priority', claimant?: string) {

@@ -1,33 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
-import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
-import { type TestDatabase, testDatabase } from './helpers/db.ts';
-import { syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
+import type { TestDatabase, } from './helpers/db.ts';
+import { harness, syncDeps } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
 let config: Config;
 let deps: SyncDeps;
 
-before(async () => {
-  [sandbox, db] = await Promise.all([
-    startSandbox({
-      accounts: [
-        { ...TEST_ACCOUNTS[0], offers: 530 },
-        { ...TEST_ACCOUNTS[1], offers: 320 },
-      ],
-      sharedSkus: 120,
-    }),
-    testDatabase(),
-  ]);
-  ({ config, deps } = await syncDeps(sandbox, db));
-});
-after(async () => {
-  await sandbox?.close();
-  await db?.close();
+harness([{ offers: 530 }, { offers: 320 }], { sharedSkus: 120 }, (h) => {
+  ({ sandbox, db, config, deps } = h);
 });
 
 function account(name: string) {

@@ -1,37 +1,27 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { getCheckpoint } from '../src/db/checkpoints.ts';
 import { fromEmagDate } from '../src/emag/dates.ts';
-import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { acknowledgeStream } from '../src/streams/acknowledge.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { ordersStream } from '../src/streams/orders.ts';
 import { rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type RunMode, type StreamFn, type SyncDeps } from '../src/streams/run.ts';
-import { type TestDatabase, testDatabase } from './helpers/db.ts';
-import { syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
+import type { TestDatabase, } from './helpers/db.ts';
+import { harness, } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
 let config: Config;
 let deps: SyncDeps;
 
-before(async () => {
-  [sandbox, db] = await Promise.all([
-    startSandbox({
-      accounts: [
-        { ...TEST_ACCOUNTS[0], offers: 150, orders: 320, orderHistoryDays: 100, orderType: 3, rmas: 40 },
-        { ...TEST_ACCOUNTS[1], offers: 60, orders: 90, orderHistoryDays: 100, orderType: 2 },
-      ],
-    }),
-    testDatabase(),
-  ]);
-  ({ config, deps } = await syncDeps(sandbox, db, { EMAG_ORDERS_START_DATE: new Date(Date.now() - 110 * 86_400_000).toISOString() }));
-});
-after(async () => {
-  await sandbox?.close();
-  await db?.close();
+harness([
+  { offers: 150, orders: 320, orderHistoryDays: 100, orderType: 3, rmas: 40 },
+  { offers: 60, orders: 90, orderHistoryDays: 100, orderType: 2 },
+], { env: { EMAG_ORDERS_START_DATE: new Date(Date.now() - 110 * 86_400_000).toISOString() } }, (h) => {
+  ({ sandbox, db, config, deps } = h);
 });
 
 const account = (name: string) => config.accounts.find((a) => a.name === name)!;

@@ -1,34 +1,21 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { RecordError } from '../src/emag/records.ts';
-import { parseLocal, type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { parseLocal, type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { readCourierAccounts, readHandlingTime, readVat } from '../src/sandbox/reference.ts';
 import { parseCourierAccount, parseHandlingTime, parseVatRate, referenceStream } from '../src/streams/reference.ts';
 import { executeRun, type SyncDeps } from '../src/streams/run.ts';
-import { type TestDatabase, testDatabase } from './helpers/db.ts';
-import { syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
+import type { TestDatabase, } from './helpers/db.ts';
+import { harness, syncDeps } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
 let config: Config;
 let deps: SyncDeps;
 
-before(async () => {
-  [sandbox, db] = await Promise.all([
-    startSandbox({
-      accounts: [
-        { ...TEST_ACCOUNTS[0], offers: 5 },
-        { ...TEST_ACCOUNTS[1], offers: 5, orderType: 2 },
-      ],
-    }),
-    testDatabase(),
-  ]);
-  ({ config, deps } = await syncDeps(sandbox, db));
-});
-after(async () => {
-  await sandbox?.close();
-  await db?.close();
+harness([{ offers: 5 }, { offers: 5, orderType: 2 }], {}, (h) => {
+  ({ sandbox, db, config, deps } = h);
 });
 
 function sync(name: string, d: SyncDeps = deps) {

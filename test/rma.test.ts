@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { FINAL_RMA_STATUSES } from '../src/db/rmas.ts';
-import { parseLocal, type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { parseLocal, type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { planReread, rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type SyncDeps } from '../src/streams/run.ts';
-import { type TestDatabase, testDatabase } from './helpers/db.ts';
-import { syncDeps, TEST_ACCOUNTS } from './helpers/setup.ts';
+import type { TestDatabase, } from './helpers/db.ts';
+import { harness, syncDeps } from './helpers/setup.ts';
 
 const DAY = 86_400_000;
 // The sandbox dates returns up to 120 days back; the backfill starts before that (over four windows).
@@ -17,21 +17,11 @@ let db: TestDatabase;
 let config: Config;
 let deps: SyncDeps;
 
-before(async () => {
-  [sandbox, db] = await Promise.all([
-    startSandbox({
-      accounts: [
-        { ...TEST_ACCOUNTS[0], offers: 5, orders: 40, rmas: 260 },
-        { ...TEST_ACCOUNTS[1], offers: 5, orders: 20, rmas: 40, orderType: 2 },
-      ],
-    }),
-    testDatabase(),
-  ]);
-  ({ config, deps } = await syncDeps(sandbox, db, ENV));
-});
-after(async () => {
-  await sandbox?.close();
-  await db?.close();
+harness([
+  { offers: 5, orders: 40, rmas: 260 },
+  { offers: 5, orders: 20, rmas: 40, orderType: 2 },
+], { env: ENV }, (h) => {
+  ({ sandbox, db, config, deps } = h);
 });
 
 function sync(name: string, d: SyncDeps = deps) {

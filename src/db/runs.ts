@@ -32,8 +32,10 @@ export interface RunRow extends RunCounters {
   status: RunStatus;
   started_at: Date;
   finished_at: Date | null;
+  heartbeat_at: Date;
   checkpoint: unknown;
   error: string | null;
+  error_kind: string | null;
 }
 
 /** Zeroed counters. */
@@ -94,12 +96,4 @@ export async function latestRun(sql: Sql, account: string, stream: string, statu
     select * from emag_sync_runs where account = ${account} and stream = ${stream} and status in ${sql(statuses)}
     order by started_at desc, id desc limit 1`;
   return row ? { ...row, id: Number(row.id) } : null;
-}
-
-/** Recent runs, newest first. */
-export async function recentRuns(sql: Sql, limit = 50, account?: string): Promise<RunRow[]> {
-  const rows = await sql<RunRow[]>`
-    select * from emag_sync_runs ${account ? sql`where account = ${account}` : sql``}
-    order by started_at desc, id desc limit ${limit}`;
-  return rows.map((r) => ({ ...r, id: Number(r.id) }));
 }

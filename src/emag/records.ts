@@ -236,3 +236,25 @@ function parseOrderLine(raw: unknown, key: string): OrderLineRow {
     raw: p,
   };
 }
+
+/** A record set aside, with why. */
+export interface RejectedRecord {
+  key: string | null;
+  reason: string;
+  raw: unknown;
+}
+
+/** Parses a page with `parse`: the records it can store, and the ones to quarantine with their reasons. */
+export function parseAll<T>(items: unknown[], parse: (raw: unknown) => T): { rows: T[]; bad: RejectedRecord[] } {
+  const rows: T[] = [];
+  const bad: RejectedRecord[] = [];
+  for (const item of items) {
+    try {
+      rows.push(parse(item));
+    } catch (err) {
+      if (!(err instanceof RecordError)) throw err;
+      bad.push({ key: err.key, reason: err.message, raw: item });
+    }
+  }
+  return { rows, bad };
+}

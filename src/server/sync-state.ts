@@ -4,7 +4,7 @@
  * answers stay fast as `emag_sync_runs` and `emag_api_calls` grow.
  */
 import type { Sql } from '../db/connect.ts';
-import type { RunStatus, RunTrigger } from '../db/runs.ts';
+import type { RunRow, RunStatus, RunTrigger } from '../db/runs.ts';
 
 /** An account and one of its streams. */
 export interface StreamKey {
@@ -64,28 +64,8 @@ export interface AccountActivity {
 const RUN_COLUMNS = `id, account, stream, mode, trigger, status, started_at, finished_at, heartbeat_at, pages_done, pages_total,
   items_seen, items_inserted, items_updated, items_unchanged, items_deleted, items_failed, api_requests, rate_limit_waits, error`;
 
-interface RunRowLite {
-  id: string;
-  account: string;
-  stream: string;
-  mode: string;
-  trigger: RunTrigger;
-  status: RunStatus;
-  started_at: Date;
-  finished_at: Date | null;
-  heartbeat_at: Date;
-  pages_done: number;
-  pages_total: number | null;
-  items_seen: number;
-  items_inserted: number;
-  items_updated: number;
-  items_unchanged: number;
-  items_deleted: number;
-  items_failed: number;
-  api_requests: number;
-  rate_limit_waits: number;
-  error: string | null;
-}
+/** A run row as selected by RUN_COLUMNS (bigint ids arrive as strings). */
+type RunRowLite = Omit<RunRow, 'id' | 'checkpoint' | 'error_kind'> & { id: string };
 
 /** The latest finished, succeeded and failed run of each given account stream, one lateral index probe each. */
 export async function loadStreamStates(sql: Sql, keys: StreamKey[]): Promise<StreamState[]> {

@@ -6,8 +6,7 @@
 import { dropScan, finishFullScan, upsertOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { EmagError } from '../emag/errors.ts';
-import { type OfferRow, parseOffer, RecordError } from '../emag/records.ts';
-import type { QuarantinedRecord } from '../db/quarantine.ts';
+import { parseAll, parseOffer } from '../emag/records.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
 /** eMAG's page size ceiling. */
@@ -16,20 +15,6 @@ export const PAGE_SIZE = 100;
 /** Filters of a selective scan (any of product_offer/read's). A filtered scan never soft-deletes. */
 export type OfferFilters = Partial<Record<'id' | 'status' | 'part_number' | 'part_number_key' | 'general_stock' | 'estimated_stock', string | number>>;
 
-/** Splits a page into rows to store and records to quarantine. */
-export function parsePage(items: unknown[]): { rows: OfferRow[]; bad: QuarantinedRecord[] } {
-  const rows: OfferRow[] = [];
-  const bad: QuarantinedRecord[] = [];
-  for (const item of items) {
-    try {
-      rows.push(parseOffer(item));
-    } catch (err) {
-      if (!(err instanceof RecordError)) throw err;
-      bad.push({ key: err.key, reason: err.message, raw: item });
-    }
-  }
-  return { rows, bad };
-}
 
 /** Runs an offers scan. `filters` makes it selective. */
 export function offersStream(filters: OfferFilters = {}) {
@@ -81,7 +66,7 @@ export function offersStream(filters: OfferFilters = {}) {
           if (lastPage < cap) lastPage++;
           else capped = true;
         }
-        const { rows, bad } = parsePage(items);
+        const { rows, bad } = parseAll(items, parseOffer);
         let counts: Awaited<ReturnType<typeof upsertOffers>>;
         try {
           counts = await sql.begin(async (tx) => {

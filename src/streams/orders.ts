@@ -5,11 +5,10 @@
  */
 import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
 import { upsertOrders } from '../db/orders.ts';
-import type { QuarantinedRecord } from '../db/quarantine.ts';
 import type { EmagClient } from '../emag/client.ts';
 import { type DateWindow, fromEmagDate, splitWindows, toEmagDate } from '../emag/dates.ts';
 import { EmagError } from '../emag/errors.ts';
-import { type OrderRow, parseOrder, RecordError } from '../emag/records.ts';
+import { parseAll, parseOrder } from '../emag/records.ts';
 import type { RunHandle, StreamContext, StreamOutcome } from './run.ts';
 
 const PAGE_SIZE = 100;
@@ -23,20 +22,6 @@ interface OrdersCursor {
   until: string;
 }
 
-/** Splits a page into orders to store and records to quarantine. */
-export function parseOrders(items: unknown[]): { rows: OrderRow[]; bad: QuarantinedRecord[] } {
-  const rows: OrderRow[] = [];
-  const bad: QuarantinedRecord[] = [];
-  for (const item of items) {
-    try {
-      rows.push(parseOrder(item, fromEmagDate));
-    } catch (err) {
-      if (!(err instanceof RecordError)) throw err;
-      bad.push({ key: err.key, reason: err.message, raw: item });
-    }
-  }
-  return { rows, bad };
-}
 
 /** Reads one order by id (its type given), or null when eMAG does not return it. */
 export async function readOrder(client: EmagClient, orderId: number, type: number, signal?: AbortSignal): Promise<unknown | null> {
@@ -49,7 +34,7 @@ export async function readOrder(client: EmagClient, orderId: number, type: numbe
  * the run's item counters for the caller (the acknowledge stream counts acknowledgements instead).
  */
 export async function storeOrders(ctx: StreamContext, items: unknown[], counted = true): Promise<void> {
-  const { rows, bad } = parseOrders(items);
+  const { rows, bad } = parseAll(items, (raw) => parseOrder(raw, fromEmagDate));
   const counts = await ctx.sql.begin(async (tx) => {
     await ctx.run.quarantine(tx, bad);
     return upsertOrders(tx, ctx.account.name, rows);

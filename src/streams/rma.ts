@@ -11,11 +11,10 @@
  */
 import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
 import { type OpenRma, openRmas, type RmaRow, rmaDates, upsertRmas } from '../db/rmas.ts';
-import type { QuarantinedRecord } from '../db/quarantine.ts';
 import type { Tx } from '../db/connect.ts';
 import { fromEmagDate, splitWindows, toEmagDate } from '../emag/dates.ts';
 import { EmagError } from '../emag/errors.ts';
-import { id, int, RecordError, str } from '../emag/records.ts';
+import { id, int, parseAll, RecordError, str } from '../emag/records.ts';
 import { PAGE_SIZE } from './offers.ts';
 import type { StreamContext, StreamFn, StreamOutcome } from './run.ts';
 
@@ -58,20 +57,6 @@ export function parseRma(raw: unknown): RmaRow {
   };
 }
 
-/** Splits a page into rows to store and records to quarantine. */
-function parsePage(items: unknown[]): { rows: RmaRow[]; bad: QuarantinedRecord[] } {
-  const rows: RmaRow[] = [];
-  const bad: QuarantinedRecord[] = [];
-  for (const item of items) {
-    try {
-      rows.push(parseRma(item));
-    } catch (err) {
-      if (!(err instanceof RecordError)) throw err;
-      bad.push({ key: err.key, reason: err.message, raw: item });
-    }
-  }
-  return { rows, bad };
-}
 
 /**
  * One way of re-reading open returns: a date window paged through (`from`/`to` are the epoch ms to
@@ -184,7 +169,7 @@ export function rmaStream(): StreamFn {
       // The API defaults to type 3: an FBE account must ask for its type 2 returns.
       const results = await client.read<unknown>('rma', { type: account.orderType, ...body }, signal);
       if (!Array.isArray(results)) throw new EmagError('invalid_response', 'results of rma/read is not a list', account.name, 'rma', 'read');
-      const { rows, bad } = parsePage(results);
+      const { rows, bad } = parseAll(results, parseRma);
       const counts = await sql.begin(async (tx) => {
         await run.quarantine(tx, bad);
         const c = await upsertRmas(tx, account.name, rows);

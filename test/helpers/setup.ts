@@ -6,9 +6,10 @@ import { budgetsFor } from '../../src/emag/budget.ts';
 import { setCatalogPriority } from '../../src/db/offers.ts';
 import { createLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
-import type { Sandbox } from '../../src/sandbox/server.ts';
+import { after, before } from 'node:test';
+import { type Sandbox, type SandboxAccountSpec, startSandbox } from '../../src/sandbox/server.ts';
 import type { SyncDeps } from '../../src/streams/run.ts';
-import type { TestDatabase } from './db.ts';
+import { type TestDatabase, testDatabase } from './db.ts';
 
 /** Credentials of the test accounts (sandbox-only). */
 export const TEST_ACCOUNTS = [
@@ -47,4 +48,32 @@ export async function syncDeps(
     metrics: new Metrics({ defaultMetrics: false }),
   };
   return { config, deps };
+}
+
+/** What a test file works with: a sandbox, a fresh database, and the daemon's view of both. */
+export interface Harness {
+  sandbox: Sandbox;
+  db: TestDatabase;
+  config: Config;
+  deps: SyncDeps;
+}
+
+/**
+ * Starts a sandbox with the test accounts (`main`, then `fbe`, with the given data) and a fresh
+ * database before the file's tests, hands them to `use`, and closes both after.
+ */
+export function harness(accounts: [Partial<SandboxAccountSpec>, Partial<SandboxAccountSpec>], opts: { sharedSkus?: number; env?: Record<string, string> }, use: (h: Harness) => void | Promise<void>): void {
+  let h: Partial<Harness> = {};
+  before(async () => {
+    const [sandbox, db] = await Promise.all([
+      startSandbox({ accounts: accounts.map((a, i) => ({ offers: 5, ...a, ...TEST_ACCOUNTS[i] })), sharedSkus: opts.sharedSkus }),
+      testDatabase(),
+    ]);
+    h = { sandbox, db, ...(await syncDeps(sandbox, db, opts.env)) };
+    await use(h as Harness);
+  });
+  after(async () => {
+    await h.sandbox?.close();
+    await h.db?.close();
+  });
 }
