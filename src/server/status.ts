@@ -14,25 +14,14 @@ import type { RunningRun } from './sync-state.ts';
 /** An account's state in one word; `unknown` when the database could not be read. */
 export type AccountStatus = 'ok' | 'syncing' | 'failing' | 'stale' | 'disabled' | 'not_owned' | 'unknown';
 
-/** A running run's live figures. */
-export interface RunProgress {
+/** A running run's live figures, as JSON (dates as ISO strings). */
+export type RunProgress = Omit<RunningRun, 'id' | 'account' | 'stream' | 'startedAt' | 'heartbeatAt'> & {
   runId: number;
-  mode: string;
-  trigger: string;
   startedAt: string;
   heartbeatAt: string;
-  pagesDone: number;
-  pagesTotal: number | null;
-  itemsSeen: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  failed: number;
-  apiRequests: number;
   /** Pages done of pages total, 0–100 with one decimal; null while the total is unknown. */
   percent: number | null;
-}
+};
 
 /** One stream of an account. */
 export interface StreamStatus {
@@ -164,21 +153,12 @@ function accountStatus(
 }
 
 function progress(r: RunningRun): RunProgress {
+  const { id, account: _account, stream: _stream, startedAt, heartbeatAt, ...figures } = r;
   return {
-    runId: r.id,
-    mode: r.mode,
-    trigger: r.trigger,
-    startedAt: r.startedAt.toISOString(),
-    heartbeatAt: r.heartbeatAt.toISOString(),
-    pagesDone: r.pagesDone,
-    pagesTotal: r.pagesTotal,
-    itemsSeen: r.itemsSeen,
-    inserted: r.inserted,
-    updated: r.updated,
-    unchanged: r.unchanged,
-    deleted: r.deleted,
-    failed: r.failed,
-    apiRequests: r.apiRequests,
+    runId: id,
+    ...figures,
+    startedAt: startedAt.toISOString(),
+    heartbeatAt: heartbeatAt.toISOString(),
     percent: r.pagesTotal ? Math.min(100, Math.round((r.pagesDone / r.pagesTotal) * 1000) / 10) : null,
   };
 }
