@@ -185,36 +185,55 @@ function intOption(value: unknown, name: string, def: number, min = 0): number {
   return n;
 }
 
-/** Stops `stop` on SIGTERM/SIGINT; a second signal exits at once. Resolves when stopped. */
-function untilSignal(log: Logger, stop: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(130);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping (send the signal again to force)');
-      stop().then(
-        () => resolve(0),
-        (err) => {
-          log.error({ err: scrubSecrets(coerceError(err).message) }, 'error while stopping');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+/**
+ * Runs `stop` on SIGTERM/SIGINT (a second signal exits at once) or when `fatal` is called, and
+ * resolves with the exit code: 0 after a signal, 1 after a fatal error or a failed stop.
+ */
+function untilStopped(log: Logger, stop: () => Promise<void>): { done: Promise<number>; fatal: (err: Error) => void } {
+  let stopping = false;
+  let finish: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => {
+    finish = resolve;
   });
+  const shutDown = (code: number) => {
+    stopping = true;
+    stop().then(
+      () => finish(code),
+      (err) => {
+        log.error({ err: scrubSecrets(coerceError(err).message) }, 'error while stopping');
+        finish(1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    log.info({ signal }, 'stopping (send the signal again to force)');
+    shutDown(0);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    done,
+    fatal: (err) => {
+      if (stopping) return;
+      log.error({ err: err.message }, 'stopping after a fatal error');
+      shutDown(1);
+    },
+  };
 }
 
 async function cmdStart(args: string[]): Promise<number> {
   parse(args, {});
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  const daemon = await startDaemon(config, log);
-  return untilSignal(log, daemon.stop);
+  let fatal: (err: Error) => void = () => {};
+  const daemon = await startDaemon(config, log, { onFatal: (err) => fatal(err) });
+  const run = untilStopped(log, daemon.stop);
+  fatal = run.fatal;
+  return run.done;
 }
 
 function pickAccounts(config: Config, name: string): AccountConfig[] {
@@ -413,7 +432,7 @@ async function cmdSandbox(args: string[]): Promise<number> {
   }
   console.log('Ctrl-C stops it.');
   const log = createLogger('info');
-  return untilSignal(log, () => sandbox.close());
+  return untilStopped(log, () => sandbox.close()).done;
 }
 
 async function cmdDemo(args: string[]): Promise<number> {
@@ -442,17 +461,20 @@ async function cmdDemo(args: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   log.info({ sandbox: sandbox.url }, 'demo: sandbox eMAG API started');
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  let fatal: (err: Error) => void = () => {};
   try {
-    daemon = await startDaemon(config, log);
+    daemon = await startDaemon(config, log, { onFatal: (err) => fatal(err) });
   } catch (err) {
     await sandbox.close();
     throw err;
   }
   log.info(`demo running: open ${daemon.server.url}/api/status, ${daemon.server.url}/health or ${daemon.server.url}/metrics; Ctrl-C stops everything`);
-  return untilSignal(log, async () => {
+  const run = untilStopped(log, async () => {
     await daemon.stop();
     await sandbox.close();
   });
+  fatal = run.fatal;
+  return run.done;
 }
 
 /** Runs the command line and exits with its code. */

