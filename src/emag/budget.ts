@@ -28,7 +28,7 @@ interface Waiter {
 
 /**
  * One group's budget: grants at most `perSecond` slots in any sliding second and `perMinute` in any
- * sliding minute, spaced evenly (1/perSecond apart, plus up to 2 % jitter) so requests never burst.
+ * sliding minute, spaced evenly (1/perSecond apart, plus up to 1 % jitter) so requests never burst.
  * Waiters are served first come, first served.
  */
 export class RateBudget {
@@ -94,7 +94,7 @@ export class RateBudget {
       if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
       this.#grants.push(now);
       // Even spacing with a little jitter: no bursts, and no lock-step with other clients.
-      this.#nextAllowed = now + this.#spacingMs * (1 + Math.random() * 0.02);
+      this.#nextAllowed = now + this.#spacingMs * (1 + Math.random() * 0.01);
       const waited = now - entry.since;
       if (waited > 5) {
         this.waits++;

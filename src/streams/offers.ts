@@ -3,7 +3,7 @@
  * budget, not latency, sets the pace), upserts each page in one transaction, and soft-deletes what a
  * completed full scan did not see.
  */
-import { dropScan, finishFullScan, upsertOffers } from '../db/offers.ts';
+import { dropScan, finishFullScan, markSeen, unseenOffers, upsertOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { EmagError } from '../emag/errors.ts';
 import { parseAll, parseOffer } from '../emag/records.ts';
@@ -17,6 +17,26 @@ export type OfferFilters = Partial<Record<'id' | 'status' | 'part_number' | 'par
 
 
 /** Runs an offers scan. `filters` makes it selective. */
+/**
+ * After a complete scan: the offers the scan did not see are read once more by id before they are
+ * soft-deleted, because offset paging skips an offer when others vanish from earlier pages mid-scan.
+ * Returns how many were deleted.
+ */
+async function softDeleteMissing(ctx: StreamContext, scanRunId: number): Promise<number> {
+  const { sql, client, account, signal } = ctx;
+  const missing = await unseenOffers(sql, account.name, scanRunId);
+  for (let i = 0; i < missing.length; i += PAGE_SIZE) {
+    const ids = missing.slice(i, i + PAGE_SIZE);
+    const found = await client.read<unknown[]>('product_offer', { id: ids, currentPage: 1, itemsPerPage: PAGE_SIZE }, signal);
+    const { rows } = parseAll(Array.isArray(found) ? found : [], parseOffer);
+    const still = rows.filter((r) => ids.includes(r.id));
+    // Still on eMAG: counted as seen. Their values are left to the next scan (reads by id carry
+    // some fields in another shape than scans do).
+    if (still.length > 0) await markSeen(sql, scanRunId, still.map((r) => r.id));
+  }
+  return finishFullScan(sql, account.name, scanRunId);
+}
+
 export function offersStream(filters: OfferFilters = {}) {
   return async (ctx: StreamContext): Promise<StreamOutcome> => {
     const { sql, client, account, run, signal, log } = ctx;
@@ -31,23 +51,42 @@ export function offersStream(filters: OfferFilters = {}) {
       if (last && last.status !== 'succeeded' && typeof page === 'number' && page > 0) startPage = page + 1;
     }
 
-    const { pages } = await client.count('product_offer', filters, signal);
     const cap = account.maxPages > 0 ? startPage - 1 + account.maxPages : Number.POSITIVE_INFINITY;
-    counters.pages_total = Math.min(Math.max(pages, startPage - 1), cap);
     await run.progress({ page: startPage - 1 });
 
     // Only a full, unfiltered scan from page 1 may decide what no longer exists.
     const scanRunId = ctx.mode === 'full' && !selective && startPage === 1 ? run.id : null;
-    let lastPage = Math.min(Math.max(pages, startPage), cap);
-    let nextPage = startPage;
-    let endSeen = false;
-    let capped = false;
+    // The count goes out with the first page rather than before it: at 1 s latency, waiting for it
+    // would cost a second of budget.
+    let total: { items: number; pages: number } | null = null;
+    let lastPage = Math.min(startPage, cap);
     let failure: unknown = null;
+    const counted = client.count('product_offer', filters, signal).then(
+      (c) => {
+        total = c;
+        lastPage = Math.max(lastPage, Math.min(Math.max(c.pages, startPage), cap));
+        counters.pages_total = Math.max(counters.pages_total ?? 0, Math.min(Math.max(c.pages, startPage - 1), cap));
+      },
+      (err) => {
+        if (!signal.aborted) failure ??= err;
+      },
+    );
+    let nextPage = startPage;
+    /** A page shorter than asked was seen, or the count's last page was full and the count says that is all. */
+    let exhausted = false;
+    let capped = false;
     const committed = new Set<number>();
     let prefix = startPage - 1;
 
     const worker = async () => {
-      while (!endSeen && failure === null && !signal.aborted && nextPage <= lastPage) {
+      while (!exhausted && failure === null && !signal.aborted) {
+        if (nextPage > lastPage) {
+          if (total === null) {
+            await counted;
+            continue;
+          }
+          break;
+        }
         const page = nextPage++;
         let items: unknown[];
         try {
@@ -60,11 +99,14 @@ export function offersStream(filters: OfferFilters = {}) {
           if (!signal.aborted) failure ??= err;
           return;
         }
-        if (items.length < PAGE_SIZE) endSeen = true;
+        if (items.length < PAGE_SIZE) exhausted = true;
         else if (page === lastPage) {
-          // The count may be stale: a full last page means there may be more.
-          if (lastPage < cap) lastPage++;
-          else capped = true;
+          await counted;
+          const t = total as { items: number } | null;
+          if (t !== null && page === lastPage && page * PAGE_SIZE >= t.items) exhausted = true;
+          // A full last page beyond what the count announced: the catalog grew, read on.
+          else if (page === lastPage && lastPage < cap) lastPage++;
+          else if (page === lastPage) capped = true;
         }
         const { rows, bad } = parseAll(items, parseOffer);
         let counts: Awaited<ReturnType<typeof upsertOffers>>;
@@ -92,6 +134,7 @@ export function offersStream(filters: OfferFilters = {}) {
     // Enough pages in flight to keep the budget busy at up to ~2 s latency; the budget paces them.
     const inFlight = Math.max(2, Math.ceil(account.otherRps * 2));
     await Promise.all(Array.from({ length: inFlight }, worker));
+    await counted;
 
     if (failure !== null) {
       // Committed pages stay; the scan is incomplete, so nothing is soft-deleted.
@@ -102,9 +145,8 @@ export function offersStream(filters: OfferFilters = {}) {
       if (scanRunId !== null) await dropScan(sql, scanRunId);
       return { note: `cancelled after ${counters.pages_done} pages` };
     }
-    const complete = endSeen && !capped;
-    if (scanRunId !== null && complete) {
-      counters.items_deleted = await finishFullScan(sql, account.name, scanRunId);
+    if (scanRunId !== null && exhausted && !capped) {
+      counters.items_deleted = await softDeleteMissing(ctx, scanRunId);
       await run.progress();
       return { note: 'complete scan' };
     }
