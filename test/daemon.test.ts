@@ -116,6 +116,8 @@ test('the daemon serves status while syncing, and SIGTERM stops it cleanly with 
 
   again.child.kill('SIGTERM');
   assert.equal(await exited(again), 0, again.output());
+  assert.doesNotMatch(p.output() + again.output(), /sandbox-secret/, 'no password in the logs');
+  assert.match(again.output(), /"msg":"run cancelled: main\/offers"|run cancelled/);
   const runs = await db.sql`select status from emag_sync_runs where status in ('running', 'cancelled')`;
   assert.ok(runs.some((r) => r.status === 'cancelled'), 'the run in flight was marked cancelled');
   assert.ok(!runs.some((r) => r.status === 'running'), 'no run left running');
