@@ -38,6 +38,8 @@ Commands:
   migrate                   apply database migrations and exit
   test [account]            check configuration, database and each account's API access
   conflicts list|resolve    offer changes parked by the manual conflict strategy
+  status [--json]           what the running daemon reports (accounts, streams, alerts)
+  health                    probe the running daemon: exit 0 pass, 1 warn, 2 fail or unreachable
   sandbox                   run the simulated eMAG API alone
   demo                      sandbox + embedded PostgreSQL + daemon, all at once
 
@@ -78,6 +80,14 @@ strategy is "manual" (EMAG_CONFLICT_STRATEGY or EMAG_<A>_CONFLICT_STRATEGY).
   list               open conflicts (--all: resolved ones too)
   resolve <id>       --keep local: send the command anyway; --keep emag: keep eMAG's value and
                      cancel the command`,
+  status: `Usage: emag-sync status [--json]
+
+Asks the running daemon (GET /api/status on EMAG_SYNC_HOST:EMAG_SYNC_PORT) and prints one line per
+account and stream, then the active alerts. --json prints the document as it came.`,
+  health: `Usage: emag-sync health
+
+Asks the running daemon's /health, for monitoring probes: prints the status and exits 0 (pass),
+1 (warn) or 2 (fail, or the daemon does not answer).`,
   sandbox: `Usage: emag-sync sandbox [--port N] [--offers N] [--orders N] [--latency MS]
 
 Runs the simulated eMAG API (accounts "main" and "fbe") until Ctrl-C, and prints its base URL and
@@ -130,6 +140,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdTest(rest);
       case 'conflicts':
         return await cmdConflicts(rest);
+      case 'status':
+        return await cmdStatus(rest);
+      case 'health':
+        return await cmdHealth(rest);
       case 'sandbox':
         return await cmdSandbox(rest);
       case 'demo':
@@ -337,6 +351,63 @@ async function cmdConflicts(args: string[]): Promise<number> {
   } finally {
     await db.close();
   }
+}
+
+/** The running daemon's status server, from the same configuration it reads. */
+function statusServerUrl(): string {
+  const config = loadConfig(readEnv(), { requireAccounts: false });
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+}
+
+async function fetchJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: await res.json() };
+}
+
+async function cmdHealth(args: string[]): Promise<number> {
+  parse(args, {});
+  const url = `${statusServerUrl()}/health`;
+  try {
+    const { body } = await fetchJson(url);
+    const status = (body as { status?: string }).status ?? 'fail';
+    const problems = Object.entries((body as { checks?: Record<string, Array<{ status: string; output?: string; componentId?: string }>> }).checks ?? {})
+      .flatMap(([name, list]) => list.filter((c) => c.status !== 'pass').map((c) => `  ${c.status} ${name}${c.componentId ? `/${c.componentId}` : ''}: ${c.output ?? ''}`));
+    console.log([status, ...problems].join('\n'));
+    return status === 'pass' ? 0 : status === 'warn' ? 1 : 2;
+  } catch (err) {
+    console.log(`fail: no answer from ${url} (${coerceError(err).message})`);
+    return 2;
+  }
+}
+
+async function cmdStatus(args: string[]): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' } });
+  const url = `${statusServerUrl()}/api/status`;
+  let body: unknown;
+  try {
+    body = (await fetchJson(url)).body;
+  } catch (err) {
+    console.error(`emag-sync status: no answer from ${url} (${coerceError(err).message}); is the daemon running?`);
+    return 69;
+  }
+  if (values.json) {
+    console.log(JSON.stringify(body, null, 2));
+    return 0;
+  }
+  type Stream = { stream: string; lastRunStatus: string | null; lastSuccess: string | null; nextRun: string | null; running: { percent: number | null } | null };
+  const s = body as { healthScore: number; accounts: Array<{ name: string; status: string; unacknowledgedOrders: number | null; commands: { pending: number; failed: number; conflict: number } | null; streams: Stream[] }>; alerts: Array<{ severity: string; message: string }> };
+  console.log(`health score ${s.healthScore}`);
+  for (const a of s.accounts) {
+    const cmds = a.commands ? `, commands ${a.commands.pending} waiting / ${a.commands.failed} failed / ${a.commands.conflict} conflict` : '';
+    console.log(`${a.name}: ${a.status}${a.unacknowledgedOrders !== null ? `, ${a.unacknowledgedOrders} unacknowledged orders` : ''}${cmds}`);
+    for (const st of a.streams) {
+      const running = st.running ? ` running ${st.running.percent ?? '?'}%` : '';
+      console.log(`  ${st.stream.padEnd(12)} ${(st.lastRunStatus ?? 'never').padEnd(11)} last success ${st.lastSuccess ?? '—'}, next ${st.nextRun ?? '—'}${running}`);
+    }
+  }
+  for (const alert of s.alerts) console.log(`${alert.severity}: ${alert.message}`);
+  return 0;
 }
 
 async function cmdTest(args: string[]): Promise<number> {

@@ -169,6 +169,21 @@ test('the daemon drains the outbox promptly when a command is inserted (LISTEN/N
     15_000,
   );
   assert.ok(done.seconds < 10, `drained in ${done.seconds} s, well before the 30-s poll`);
+
+  // The probe and status commands ask the running daemon.
+  const env = sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(port) });
+  const health = cli(['health'], env);
+  const healthCode = await exited(health);
+  assert.ok(healthCode === 0 || healthCode === 1, health.output());
+  assert.match(health.output(), /^(pass|warn)/);
+  const status = cli(['status'], env);
+  assert.equal(await exited(status), 0, status.output());
+  assert.match(status.output(), /^main: \w+, \d+ unacknowledged orders, commands \d+ waiting/m);
+  assert.match(status.output(), /^ {2}commands +succeeded/m);
+
   p.child.kill('SIGTERM');
   assert.equal(await exited(p), 0, p.output());
+  const down = cli(['health'], env);
+  assert.equal(await exited(down), 2);
+  assert.match(down.output(), /fail: no answer from http:\/\/127\.0\.0\.1:\d+\/health/);
 });
