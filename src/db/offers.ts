@@ -18,7 +18,11 @@ export interface UpsertCounts {
  * serialised text is stable; a reordering would only cost one needless rewrite.
  */
 export function contentHash(raw: unknown): string {
-  return createHash('sha1').update(JSON.stringify(raw) ?? 'null').digest('base64url');
+  return hashText(JSON.stringify(raw) ?? 'null');
+}
+
+function hashText(text: string): string {
+  return createHash('sha1').update(text).digest('base64url');
 }
 
 /**
@@ -37,16 +41,20 @@ export async function upsertOffers(tx: Db, account: string, offers: OfferRow[], 
     select id, content_hash, deleted_at is not null as deleted from emag_offers
     where account = ${account} and id = any(${tx.array(ids)}::bigint[])`;
   const known = new Map(stored.map((r) => [Number(r.id), r]));
-  const input = [];
+  // The JSON sent is built by hand so each record is serialised once, for the hash and the row alike.
+  const input: string[] = [];
   for (const o of byId.values()) {
-    const hash = contentHash(o.raw);
+    const rawText = JSON.stringify(o.raw);
+    const hash = hashText(rawText);
     const k = known.get(o.id);
-    if (!k || k.deleted || k.content_hash !== hash) input.push({ ...o, content_hash: hash });
+    if (k && !k.deleted && k.content_hash === hash) continue;
+    const { raw: _raw, ...columns } = o;
+    input.push(`${JSON.stringify({ ...columns, content_hash: hash }).slice(0, -1)},"raw":${rawText}}`);
   }
   if (input.length === 0) return { inserted: 0, updated: 0, unchanged: offers.length };
   const [row] = await tx<{ inserted: string; updated: string }[]>`
     with input as (
-      select * from jsonb_to_recordset(${tx.json(input as never)}::jsonb) as x(
+      select * from jsonb_to_recordset(${`[${input.join(",")}]`}::text::jsonb) as x(
         id bigint, part_number text, part_number_key text, name text, brand text, category_id bigint,
         status smallint, sale_price numeric, recommended_price numeric, min_sale_price numeric,
         max_sale_price numeric, best_offer_sale_price numeric, currency text, stock integer,
