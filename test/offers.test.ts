@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
-import { offersStream } from '../src/streams/offers.ts';
+import { EmagClient } from '../src/emag/client.ts';
+import { offersStream, readOffersById } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
-import { harness, syncDeps } from './helpers/setup.ts';
+import { harness, TEST_ACCOUNTS, syncDeps } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
@@ -165,4 +166,40 @@ test('no 1-second or 60-second window over eMAG’s limits in the whole file', (
   assert.ok(sandbox.log.length > 30, `${sandbox.log.length} requests`);
   assert.deepEqual(windowViolations(sandbox.log), []);
   assert.equal(sandbox.log.filter((e) => e.status === 429).length, 0, 'the budget never let eMAG answer 429');
+});
+
+test('offers are read by id in one list filter, or one by one where eMAG refuses the list', async () => {
+  const client = new EmagClient({ account: 'main', baseUrl: sandbox.url, username: TEST_ACCOUNTS[0].username, password: TEST_ACCOUNTS[0].password, budget: deps.budgets.get('main')! });
+  const ids = served('main').slice(0, 3).map((o) => Number(o.id));
+  let from = sandbox.log.length;
+  const listed = await readOffersById(client, [...ids, 16_000_000]);
+  assert.deepEqual([...listed.keys()].sort(), [...ids].sort());
+  assert.equal(sandbox.log.length - from, 1, 'one request for the list');
+  sandbox.fault({ kind: 'is_error', resource: 'product_offer', action: 'read', count: 1 });
+  from = sandbox.log.length;
+  const single = await readOffersById(client, ids);
+  assert.deepEqual([...single.keys()].sort(), [...ids].sort());
+  assert.equal(sandbox.log.length - from, 1 + ids.length, 'the refused list, then one request per id');
+});
+
+test('an offer that paging skipped because another vanished mid-scan is verified by id, not soft-deleted', async () => {
+  const offers = served('main');
+  const vanishing = Number(offers[10].id);
+  const shifted = Number(offers[100].id); // first of page 2: it slides onto page 1 once an earlier offer goes
+  const from = sandbox.log.length;
+  const scan = sync('main');
+  while (!sandbox.log.slice(from).some((e) => e.resource === 'product_offer' && e.action === 'read')) await new Promise((r) => setTimeout(r, 2));
+  sandbox.account('main').removeOffer(vanishing);
+  const r = await scan;
+  assert.equal(r.status, 'succeeded', r.error ?? '');
+  const reads = sandbox.log.slice(from).filter((e) => e.resource === 'product_offer' && e.action === 'read').length;
+  assert.equal(reads, r.counters.pages_done + 1, 'paging missed an offer, so the unseen ones were read by id');
+  assert.equal(r.counters.items_deleted, 0, 'the skipped offer was found by id; the vanished one was seen on page 1');
+  let mirror = await rows('main');
+  assert.equal(mirror.get(shifted)?.deleted_at, null, 'the skipped one is still live');
+  const next = await sync('main');
+  assert.equal(next.counters.items_deleted, 1);
+  mirror = await rows('main');
+  assert.ok(mirror.get(vanishing)?.deleted_at instanceof Date, 'the next scan soft-deletes the vanished offer');
+  assert.equal(mirror.get(shifted)?.deleted_at, null);
 });

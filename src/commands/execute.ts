@@ -8,8 +8,8 @@ import { insertConflict, markSent } from '../db/commands.ts';
 import { applyOfferChange, mirrorOffers } from '../db/offers.ts';
 import { upsertRmas } from '../db/rmas.ts';
 import { EmagError } from '../emag/errors.ts';
-import { type OfferRow, parseOffer } from '../emag/records.ts';
 import { orderMoveAllowed } from '../emag/rules.ts';
+import { readOffersById } from '../streams/offers.ts';
 import { readOrder, storeOrders } from '../streams/orders.ts';
 import { parseRma } from '../streams/rma.ts';
 import type { StreamContext } from '../streams/run.ts';
@@ -30,26 +30,6 @@ function message(err: EmagError): string {
   return err.messages.length > 0 ? err.messages.join(' ') : err.message;
 }
 
-/** Reads the current offers (ids in one filter, 100 a page) so conflicts are judged against eMAG now. */
-async function readOffers(ctx: StreamContext, ids: number[]): Promise<Map<number, OfferRow>> {
-  const found = new Map<number, OfferRow>();
-  for (let i = 0; i < ids.length; i += 100) {
-    const chunk = ids.slice(i, i + 100);
-    const items = await ctx.client.read<unknown[]>('product_offer', { id: chunk, currentPage: 1, itemsPerPage: 100 }, ctx.signal);
-    for (const item of Array.isArray(items) ? items : []) {
-      try {
-        const offer = parseOffer(item);
-        found.set(offer.id, offer);
-      } catch {
-        // An unparseable record cannot be compared; the command then fails as "not found".
-      }
-    }
-  }
-  // Not written to the mirror: reads filtered by id carry GPSR fields in another shape than scans,
-  // so the stored record would flip between the two. The next scan brings the values.
-  return found;
-}
-
 /** What each offer/stock command wants to set, as comparable numbers. */
 function targetOf(v: Valid<'stock_update'> | Valid<'offer_update'>): TargetValues {
   return v.kind === 'stock_update' ? { stock: v.stock } : (v.fields as TargetValues);
@@ -68,7 +48,9 @@ export async function screenConflicts(
   const checked = items.filter((i) => !i.cmd.force && strategy !== 'local_priority');
   if (checked.length === 0) return { send: items, outcomes };
   const ids = [...new Set(checked.map((i) => i.v.id))];
-  const offers = await readOffers(ctx, ids);
+  // Not written to the mirror: reads by id carry GPSR fields in another shape than scans, so the
+  // stored record would flip between the two. The next scan brings the values.
+  const offers = await readOffersById(ctx.client, ids, ctx.signal);
   const mirror = await mirrorOffers(ctx.sql, ctx.account.name, ids);
   const send: typeof items = [];
   for (const item of items) {

@@ -6,7 +6,8 @@
 import { dropScan, finishFullScan, markSeen, unseenOffers, upsertOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { EmagError } from '../emag/errors.ts';
-import { parseAll, parseOffer } from '../emag/records.ts';
+import type { EmagClient } from '../emag/client.ts';
+import { type OfferRow, parseAll, parseOffer } from '../emag/records.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
 /** eMAG's page size ceiling. */
@@ -18,6 +19,27 @@ export type OfferFilters = Partial<Record<'id' | 'status' | 'part_number' | 'par
 
 /** Runs an offers scan. `filters` makes it selective. */
 /**
+ * Reads offers by id: 100 ids in one `id` filter where eMAG takes a list (the doc does not say it
+ * does), else one request per id. Records that cannot be parsed are left out.
+ */
+export async function readOffersById(client: EmagClient, ids: number[], signal?: AbortSignal): Promise<Map<number, OfferRow>> {
+  const found = new Map<number, OfferRow>();
+  const keep = (items: unknown) => {
+    for (const row of parseAll(Array.isArray(items) ? items : [], parseOffer).rows) if (ids.includes(row.id)) found.set(row.id, row);
+  };
+  for (let i = 0; i < ids.length; i += PAGE_SIZE) {
+    const chunk = ids.slice(i, i + PAGE_SIZE);
+    try {
+      keep(await client.read<unknown>('product_offer', { id: chunk, currentPage: 1, itemsPerPage: PAGE_SIZE }, signal));
+    } catch (err) {
+      if (!(err instanceof EmagError) || err.kind !== 'rejected' || chunk.length === 1) throw err;
+      for (const id of chunk) keep(await client.read<unknown>('product_offer', { id, currentPage: 1, itemsPerPage: 1 }, signal));
+    }
+  }
+  return found;
+}
+
+/**
  * After a complete scan: the offers the scan did not see are read once more by id before they are
  * soft-deleted, because offset paging skips an offer when others vanish from earlier pages mid-scan.
  * Returns how many were deleted.
@@ -25,15 +47,10 @@ export type OfferFilters = Partial<Record<'id' | 'status' | 'part_number' | 'par
 async function softDeleteMissing(ctx: StreamContext, scanRunId: number): Promise<number> {
   const { sql, client, account, signal } = ctx;
   const missing = await unseenOffers(sql, account.name, scanRunId);
-  for (let i = 0; i < missing.length; i += PAGE_SIZE) {
-    const ids = missing.slice(i, i + PAGE_SIZE);
-    const found = await client.read<unknown[]>('product_offer', { id: ids, currentPage: 1, itemsPerPage: PAGE_SIZE }, signal);
-    const { rows } = parseAll(Array.isArray(found) ? found : [], parseOffer);
-    const still = rows.filter((r) => ids.includes(r.id));
-    // Still on eMAG: counted as seen. Their values are left to the next scan (reads by id carry
-    // some fields in another shape than scans do).
-    if (still.length > 0) await markSeen(sql, scanRunId, still.map((r) => r.id));
-  }
+  const still = await readOffersById(client, missing, signal);
+  // Still on eMAG: counted as seen. Their values are left to the next scan (reads by id carry
+  // some fields in another shape than scans do).
+  if (still.size > 0) await markSeen(sql, scanRunId, [...still.keys()]);
   return finishFullScan(sql, account.name, scanRunId);
 }
 
