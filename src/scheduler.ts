@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Cron } from 'croner';
 import type { AccountConfig, Stream } from './config.ts';
+import { coerceError, scrubSecrets } from './errors.ts';
 import type { RunTrigger } from './db/runs.ts';
 import { type RunMode, type RunResult, executeRun, type SyncDeps } from './streams/run.ts';
 import { STREAMS_SPEC } from './streams/registry.ts';
@@ -33,8 +34,8 @@ export function startOffsetSeconds(account: string, stream: string): number {
 }
 
 /** Failover retry delay after `failures` consecutive failures: 30 s doubling, capped at 10 min. */
-export function failoverDelayMs(failures: number): number {
-  const base = Math.min(600_000, 30_000 * 2 ** (failures - 1));
+export function failoverDelayMs(failures: number, firstMs = 30_000): number {
+  const base = Math.min(600_000, firstMs * 2 ** (failures - 1));
   return base / 2 + Math.random() * (base / 2);
 }
 
@@ -59,8 +60,12 @@ export class Scheduler {
   /** Whether scheduled (not only manual) runs happen. */
   running = false;
 
-  constructor(deps: SyncDeps) {
+  readonly #failoverFirstMs: number;
+
+  /** `failoverFirstMs`: the first failover delay (doubling from there). @default 30000 */
+  constructor(deps: SyncDeps, opts: { failoverFirstMs?: number } = {}) {
     this.#deps = deps;
+    this.#failoverFirstMs = opts.failoverFirstMs ?? 30_000;
   }
 
   /**
@@ -119,10 +124,17 @@ export class Scheduler {
     const abort = new AbortController();
     const run: ActiveRun = { account: account.name, stream, mode, trigger, startedAt: new Date() };
     const done = executeRun(this.#deps, account, stream, spec.fn, { mode, trigger, signal: abort.signal })
-      .then((result) => {
-        this.#afterRun(account, stream, result);
-        return result;
-      })
+      .then(
+        (result) => {
+          this.#afterRun(account, stream, result);
+          return result;
+        },
+        (err) => {
+          // The run could not even be recorded (the database is down): say so, the next slot tries again.
+          this.#deps.log.error({ account: account.name, stream, err: scrubSecrets(coerceError(err).message) }, 'run could not start');
+          throw err;
+        },
+      )
       .finally(() => {
         this.#active.delete(k);
         if (this.#again.delete(k) && !this.#stopped) void this.trigger(account, stream, mode, trigger).catch(() => {});
@@ -148,7 +160,7 @@ export class Scheduler {
     // Wrong credentials or a non-whitelisted IP are not fixed by retrying; the next slot will try again.
     const hopeless = result.errorKind === 'auth' || result.errorKind === 'ip_not_whitelisted';
     if (!this.#deps.config.autoFailover || hopeless || this.#stopped || job.retry) return;
-    const delay = failoverDelayMs(job.failures);
+    const delay = failoverDelayMs(job.failures, this.#failoverFirstMs);
     const next = job.cron.nextRun();
     if (next && next.getTime() - Date.now() < delay) return;
     this.#deps.log.warn({ account: account.name, stream, inSeconds: Math.round(delay / 1000), failures: job.failures }, 'failover: retrying the failed run');

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Config } from '../src/config.ts';
+import type { Sandbox } from '../src/sandbox/server.ts';
+import { failoverDelayMs, RunRefusedError, Scheduler, startOffsetSeconds } from '../src/scheduler.ts';
+import type { SyncDeps } from '../src/streams/run.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { harness } from './helpers/setup.ts';
+
+let sandbox: Sandbox;
+let db: TestDatabase;
+let config: Config;
+let deps: SyncDeps;
+harness([{ offers: 450 }, { offers: 30 }], { env: { EMAG_AUTO_FAILOVER: 'true', EMAG_MAX_RETRIES: '0' } }, (h) => {
+  ({ sandbox, db, config, deps } = h);
+});
+
+test('start offsets are stable per account stream, never zero, and differ between accounts', () => {
+  assert.equal(startOffsetSeconds('main', 'offers'), startOffsetSeconds('main', 'offers'));
+  const offsets = ['main', 'fbe', 'bg', 'hu'].flatMap((a) => ['offers', 'orders', 'rma'].map((s) => startOffsetSeconds(a, s)));
+  assert.ok(offsets.every((o) => o >= 7 && o < 180 && o % 60 !== 0), 'never at a round time');
+  assert.ok(new Set(offsets).size > offsets.length / 2, 'spread out');
+});
+
+test('failover delays grow from ~30 s and are capped at 10 min, with jitter', () => {
+  for (let failures = 1; failures <= 8; failures++) {
+    const base = Math.min(600_000, 30_000 * 2 ** (failures - 1));
+    const samples = Array.from({ length: 30 }, () => failoverDelayMs(failures));
+    assert.ok(samples.every((d) => d >= base / 2 && d <= base));
+  }
+});
+
+test('never two runs of one account stream at once, while other accounts run alongside', async () => {
+  sandbox.setLatency(100);
+  const scheduler = new Scheduler(deps);
+  const main = config.accounts[0];
+  const first = scheduler.trigger(main, 'offers', 'full', 'manual');
+  await assert.rejects(scheduler.trigger(main, 'offers', 'full', 'manual'), RunRefusedError);
+  assert.deepEqual(scheduler.activeRuns().map((r) => `${r.account}/${r.stream}`), ['main/offers']);
+  // Another account's same stream runs alongside: budgets are per account.
+  const other = scheduler.trigger(config.accounts[1], 'offers', 'full', 'manual');
+  assert.equal((await first).status, 'succeeded');
+  assert.equal((await other).status, 'succeeded');
+  sandbox.setLatency(0);
+  await scheduler.stop();
+  await assert.rejects(scheduler.trigger(main, 'offers', 'full', 'manual'), /stopping/);
+});
+
+test('scheduled streams run at start when due, a poke starts a stream at once, and stop leaves nothing running', async () => {
+  const scheduler = new Scheduler(deps);
+  await scheduler.start([config.accounts[0]], async () => null);
+  const next = scheduler.nextRun('main', 'offers');
+  assert.ok(next && next.getTime() > Date.now(), 'the next slot is in the future');
+  const waitFor = async (what: () => Promise<boolean>) => {
+    for (let i = 0; i < 200 && !(await what()); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  // Never synced, so due: the catch-up run starts within a few seconds.
+  await waitFor(async () => scheduler.activeRuns().some((r) => r.stream === 'offers'));
+  assert.ok(scheduler.activeRuns().some((r) => r.stream === 'offers' && r.trigger === 'schedule'));
+  const before = await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`;
+  await waitFor(async () => !scheduler.activeRuns().some((r) => r.stream === 'commands'));
+  scheduler.poke('main', 'commands');
+  await waitFor(async () => (await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`)[0].n > before[0].n);
+  const after = await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`;
+  assert.ok(after[0].n > before[0].n, 'a poke starts a commands run');
+  await scheduler.stop();
+  const running = await db.sql`select count(*)::int as n from emag_sync_runs where status = 'running'`;
+  assert.equal(running[0].n, 0, 'stop leaves no run running');
+});
+
+test('a failed run is retried by failover well before its next slot, and not for wrong credentials', async () => {
+  const scheduler = new Scheduler(deps, { failoverFirstMs: 300 });
+  const main = config.accounts[0];
+  await scheduler.start([main], async () => new Date());
+  sandbox.fault({ kind: 'server_error', count: 1, resource: 'product_offer' });
+  const r = await scheduler.trigger(main, 'offers', 'full', 'manual');
+  assert.equal(r.status, 'failed');
+  const [row] = await db.sql`select error_kind from emag_sync_runs where id = ${r.runId}`;
+  assert.equal(row.error_kind, 'server');
+  let retried: { status: string }[] = [];
+  for (let i = 0; i < 100 && retried.length === 0; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    retried = await db.sql<{ status: string }[]>`select status from emag_sync_runs where id > ${r.runId} and trigger = 'failover' and status <> 'running'`;
+  }
+  assert.equal(retried[0]?.status, 'succeeded', 'the failover run succeeded within seconds');
+
+  // Wrong credentials are not fixed by retrying: no failover run.
+  const locked = await scheduler.trigger({ ...main, password: 'wrong-password' }, 'offers', 'full', 'manual');
+  assert.equal(locked.status, 'failed');
+  assert.equal(locked.errorKind, 'auth');
+  await new Promise((res) => setTimeout(res, 1500));
+  const after = await db.sql`select id from emag_sync_runs where id > ${locked.runId} and trigger = 'failover'`;
+  assert.equal(after.length, 0);
+  await scheduler.stop();
+});
