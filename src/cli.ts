@@ -5,9 +5,9 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type AccountConfig, type Config, ConfigError, loadConfig, readEnv, type Stream } from './config.ts';
 import { openRuntime, startDaemon, VERSION } from './daemon.ts';
-import { DatabaseUnavailableError, openDatabase } from './db/connect.ts';
+import { openDatabase } from './db/connect.ts';
 import { listConflicts, resolveConflict } from './db/commands.ts';
-import { MigrationError, migrate } from './db/migrate.ts';
+import { migrate } from './db/migrate.ts';
 import { AccountBudget } from './emag/budget.ts';
 import { EmagClient } from './emag/client.ts';
 import { EmagError } from './emag/errors.ts';
@@ -109,6 +109,19 @@ Options:
   --latency MS    simulated API latency (default 50)`,
 };
 
+/** Each command's implementation (declared below; called only after the module has loaded). */
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  start: (a) => cmdStart(a),
+  sync: (a) => cmdSync(a),
+  migrate: (a) => cmdMigrate(a),
+  test: (a) => cmdTest(a),
+  conflicts: (a) => cmdConflicts(a),
+  status: (a) => cmdStatus(a),
+  health: (a) => cmdHealth(a),
+  sandbox: (a) => cmdSandbox(a),
+  demo: (a) => cmdDemo(a),
+};
+
 /** Entry point; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -120,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(VERSION);
     return 0;
   }
-  if (!HELP[command] || command === 'main') {
+  if (!Object.hasOwn(COMMANDS, command)) {
     console.error(`emag-sync: unknown command "${command}"\n\n${HELP.main}`);
     return 64;
   }
@@ -129,56 +142,23 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    switch (command) {
-      case 'start':
-        return await cmdStart(rest);
-      case 'sync':
-        return await cmdSync(rest);
-      case 'migrate':
-        return await cmdMigrate(rest);
-      case 'test':
-        return await cmdTest(rest);
-      case 'conflicts':
-        return await cmdConflicts(rest);
-      case 'status':
-        return await cmdStatus(rest);
-      case 'health':
-        return await cmdHealth(rest);
-      case 'sandbox':
-        return await cmdSandbox(rest);
-      case 'demo':
-        return await cmdDemo(rest);
-    }
-    return 64;
+    return await COMMANDS[command](rest);
   } catch (err) {
     return report(err, command);
   }
 }
 
-/** Prints a failure the way a person can act on, and picks the exit code. */
+/**
+ * Prints a failure the way a person can act on, and picks the exit code: the error's own `exitCode`
+ * (usage 64, database 69, busy 75, configuration 78), else 1.
+ */
 function report(err: unknown, command: string): number {
-  if (err instanceof ConfigError) {
-    console.error(`emag-sync: ${err.message}`);
-    return err.exitCode;
-  }
-  if (err instanceof UsageError) {
-    console.error(`emag-sync ${command}: ${err.message}\n\n${HELP[command]}`);
-    return err.exitCode;
-  }
-  if (err instanceof BusyError) {
-    console.error(`emag-sync ${command}: ${err.message}`);
-    return err.exitCode;
-  }
-  if (err instanceof DatabaseUnavailableError) {
-    console.error(`emag-sync ${command}: ${err.message}`);
-    return 69;
-  }
-  if (err instanceof MigrationError) {
-    console.error(`emag-sync ${command}: ${err.message}`);
-    return 1;
-  }
-  console.error(`emag-sync ${command}: ${scrubSecrets(coerceError(err).message)}`);
-  return 1;
+  const e = coerceError(err);
+  const code = (e as { exitCode?: unknown }).exitCode;
+  const where = err instanceof ConfigError ? 'emag-sync' : `emag-sync ${command}`;
+  const usage = err instanceof UsageError ? `\n\n${HELP[command]}` : '';
+  console.error(`${where}: ${scrubSecrets(e.message)}${usage}`);
+  return typeof code === 'number' ? code : 1;
 }
 
 function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, positionals = 0) {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
-import { freePort } from '../src/db/connect.ts';
+import { connectUrl, freePort } from '../src/db/connect.ts';
+import { Leases } from '../src/db/leases.ts';
 import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 import { sandboxEnv, TEST_ACCOUNTS } from './helpers/setup.ts';
@@ -77,6 +78,18 @@ test('`test` gives a verdict per account; wrong credentials are named as such', 
   assert.equal(await exited(bad), 1);
   assert.match(bad.output(), /✘ fbe: wrong username\/password/);
   assert.doesNotMatch(bad.output(), /not-the-password/);
+});
+
+test('an account another process is syncing is refused with exit 75', async () => {
+  const holder = new Leases(connectUrl(db.url, 1, { persistent: true }));
+  assert.equal(await holder.acquire('main'), true);
+  try {
+    const p = cli(['sync', 'main'], sandboxEnv(sandbox, db));
+    assert.equal(await exited(p), 75, p.output());
+    assert.match(p.output(), /account main is being synced by another emag-sync process/);
+  } finally {
+    await holder.releaseAll();
+  }
 });
 
 test('a database that refuses connections is a clear error with exit 69, without its password', async () => {

@@ -32,6 +32,8 @@ export interface Database {
 
 /** Raised when the database cannot be reached; the message carries no credentials. */
 export class DatabaseUnavailableError extends Error {
+  /** EX_UNAVAILABLE. */
+  readonly exitCode = 69;
   constructor(where: string, cause: unknown) {
     super(`database ${where} is unavailable: ${scrubSecrets((cause as Error)?.message ?? String(cause))}`);
     this.name = 'DatabaseUnavailableError';
