@@ -7,6 +7,7 @@ create table emag_commands (
   payload         jsonb not null,
   status          text not null default 'pending'
                   check (status in ('pending', 'running', 'done', 'failed', 'conflict', 'cancelled')),
+  -- How many times a request for it went out to eMAG.
   attempts        integer not null default 0,
   error           text,
   result          jsonb,
@@ -15,9 +16,10 @@ create table emag_commands (
   force           boolean not null default false,
   -- The mirror's values of the target when the command was created (conflict detection); set on insert.
   baseline        jsonb,
-  -- Set (committed) just before the request goes out: after a crash, a running command with sent_at
-  -- is checked by reading eMAG, never blindly sent again.
+  -- When a request for it last went out (committed just before sending).
   sent_at         timestamptz,
+  -- A command put back after a failure waits until then (backoff), so an outage does not spin.
+  not_before      timestamptz,
   claimed_by      text,
   claimed_at      timestamptz,
   created_at      timestamptz not null default now(),

@@ -41,7 +41,6 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
   try {
     const applied = await migrate(db.sql);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
-    await setCatalogPriority(db.sql, config.catalogPriority);
     const leases = new Leases(db.connect(1, { persistent: true }));
     const owned: AccountConfig[] = [];
     for (const account of accounts) {
@@ -87,6 +86,11 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
   const enabled = config.accounts.filter((a) => a.enabled);
   const runtime = await openRuntime(config, log, enabled, metrics);
   const { sql } = runtime.db;
+  // The daemon's configuration decides the catalog's priority; one-off commands leave it alone.
+  await setCatalogPriority(sql, config.catalogPriority).catch(async (err) => {
+    await runtime.close();
+    throw err;
+  });
   metrics.setDatabaseSources({ unacknowledged: () => unacknowledgedCounts(sql), commands: () => commandCounts(sql) });
   const scheduler = new Scheduler(runtime.deps);
   let server: StatusServer;

@@ -78,7 +78,7 @@ export class Metrics {
   }
 }
 
-/** `acknowledge/123` would make one series per order: keep only the verb. */
+/** `acknowledge/123` or `offer_stock/123` would make one series per order or offer: ids become `:id`. */
 function boundedAction(action: string): string {
-  return action.replace(/\/.*$/, '');
+  return /^\d+$/.test(action) ? ':id' : action.replace(/\/.*$/, '');
 }

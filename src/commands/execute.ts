@@ -9,6 +9,7 @@ import { applyOfferChange, mirrorOffers } from '../db/offers.ts';
 import { upsertRmas } from '../db/rmas.ts';
 import { EmagError } from '../emag/errors.ts';
 import { orderMoveAllowed } from '../emag/rules.ts';
+import { acknowledgeOrder } from '../streams/acknowledge.ts';
 import { readOffersById } from '../streams/offers.ts';
 import { readOrder, storeOrders } from '../streams/orders.ts';
 import { parseRma } from '../streams/rma.ts';
@@ -64,6 +65,11 @@ export async function screenConflicts(
       continue;
     }
     const target = targetOf(item.v);
+    // Already what the command asks (e.g. sent before an earlier run was cut short): nothing to send.
+    if (Object.entries(target).every(([f, v]) => sameValue(v, currentValue(offer, f)))) {
+      outcomes.set(item.cmd.id, { status: 'done', result: { ...target, note: 'already on eMAG' } });
+      continue;
+    }
     // When eMAG changed: when the mirror learned its current values, or now if the mirror has not yet.
     const known = mirror.get(item.v.id);
     const mirrorHasIt = known !== undefined && Object.keys(target).every((f) => sameValue(known.values[f], currentValue(offer, f)));
@@ -105,10 +111,14 @@ export async function sendStock(ctx: StreamContext, cmd: CommandRow, v: Valid<'s
 
 /**
  * `offer/save` in batches of at most 50. A batch eMAG refuses is split in halves until the refused
- * entity stands alone, so one bad offer does not hold back the others.
+ * entity stands alone, so one bad offer does not hold back the others. Each outcome is settled as
+ * soon as it is known, so a later failure cannot lose what eMAG already accepted.
  */
-export async function sendOfferBatch(ctx: StreamContext, items: Array<{ cmd: CommandRow; v: Valid<'offer_update'> }>): Promise<Map<number, CommandOutcome>> {
-  const outcomes = new Map<number, CommandOutcome>();
+export async function sendOfferBatch(
+  ctx: StreamContext,
+  items: Array<{ cmd: CommandRow; v: Valid<'offer_update'> }>,
+  settle: (cmd: CommandRow, outcome: CommandOutcome) => Promise<void>,
+): Promise<void> {
   const send = async (batch: typeof items): Promise<void> => {
     if (batch.length === 0) return;
     await markSent(ctx.sql, batch.map((i) => i.cmd.id));
@@ -116,10 +126,7 @@ export async function sendOfferBatch(ctx: StreamContext, items: Array<{ cmd: Com
       await ctx.client.call('offer', 'save', batch.map((i) => ({ id: i.v.id, ...i.v.fields })), { idempotent: true, signal: ctx.signal });
     } catch (err) {
       if (!refused(err)) throw err;
-      if (batch.length === 1) {
-        outcomes.set(batch[0].cmd.id, { status: 'failed', error: message(err) });
-        return;
-      }
+      if (batch.length === 1) return settle(batch[0].cmd, { status: 'failed', error: message(err) });
       const half = Math.ceil(batch.length / 2);
       await send(batch.slice(0, half));
       await send(batch.slice(half));
@@ -127,11 +134,10 @@ export async function sendOfferBatch(ctx: StreamContext, items: Array<{ cmd: Com
     }
     for (const i of batch) {
       await applyOfferChange(ctx.sql, ctx.account.name, i.v.id, i.v.fields as Record<string, number>);
-      outcomes.set(i.cmd.id, { status: 'done', result: i.v.fields });
+      await settle(i.cmd, { status: 'done', result: i.v.fields });
     }
   };
   for (let i = 0; i < items.length; i += SAVE_BATCH) await send(items.slice(i, i + SAVE_BATCH));
-  return outcomes;
 }
 
 /** The order as eMAG has it now (stored in the mirror too), or null. */
@@ -157,7 +163,7 @@ async function sendOnce(ctx: StreamContext, cmd: CommandRow, send: () => Promise
     try {
       if (await applied()) return null;
     } catch {
-      return { status: 'pending', error: `outcome unknown (${(err as Error).message}); will check before sending again`, unsure: true };
+      return { status: 'pending', error: `outcome unknown (${(err as Error).message}); eMAG is read again before any resend` };
     }
     return { status: 'pending', error: `not applied (${(err as Error).message}); will try again` };
   }
@@ -170,14 +176,10 @@ export async function sendOrderChange(ctx: StreamContext, cmd: CommandRow, v: Va
   if (!order) return { status: 'failed', error: `order ${v.orderId} was not found on eMAG` };
   if (Number(order.status) === target) return { status: 'done', result: { status: target, note: 'already in that status on eMAG' } };
   if (Number(order.status) === 1) {
-    // New orders move only through acknowledge (1 → 2); that is also the first step of a cancellation.
-    const ack = await sendOnce(
-      ctx,
-      cmd,
-      () => ctx.client.call('order', `acknowledge/${v.orderId}`, {}, { idempotent: false, signal: ctx.signal }),
-      async () => Number((await currentOrder(ctx, v.orderId))?.status) !== 1,
-    );
-    if (ack) return ack;
+    // New orders move only through acknowledge (1 → 2), also the first step of a cancellation; through
+    // the acknowledge ledger, so the acknowledge stream does not send it a second time.
+    const ack = await acknowledgeOrder(ctx, v.orderId);
+    if (ack.state === 'failed') return { status: 'failed', error: `acknowledging first failed: ${ack.error}` };
     order = await currentOrder(ctx, v.orderId);
     if (!order) return { status: 'failed', error: `order ${v.orderId} vanished after acknowledging` };
     if (Number(order.status) === target) return { status: 'done', result: { status: target } };

@@ -28,8 +28,11 @@ export interface CommandRow {
 export type CommandOutcome =
   | { status: 'done'; result?: unknown }
   | { status: 'failed' | 'conflict' | 'cancelled'; error: string; result?: unknown }
-  /** Back in the queue. `unsure`: it may have reached eMAG, so the next attempt reads before sending. */
-  | { status: 'pending'; error: string; unsure?: boolean };
+  /** Back in the queue, to be tried again after a backoff. */
+  | { status: 'pending'; error: string };
+
+/** A command that was sent this many times and still could not be settled fails. */
+export const MAX_ATTEMPTS = 5;
 
 function toRow(r: CommandRow): CommandRow {
   return { ...r, id: Number(r.id) };
@@ -41,12 +44,13 @@ function toRow(r: CommandRow): CommandRow {
  */
 export async function claimCommands(sql: Sql, account: string, claimant: string, limit: number, staleBefore: Date): Promise<CommandRow[]> {
   const rows = await sql<CommandRow[]>`
-    update emag_commands c set status = 'running', attempts = c.attempts + 1, claimed_by = ${claimant},
+    update emag_commands c set status = 'running', claimed_by = ${claimant},
       claimed_at = now(), updated_at = now()
     where c.id in (
       select id from emag_commands
       where account = ${account}
-        and (status = 'pending' or (status = 'running' and claimed_at < ${staleBefore}))
+        and ((status = 'pending' and (not_before is null or not_before <= now()))
+          or (status = 'running' and claimed_at < ${staleBefore}))
       order by id
       for update skip locked
       limit ${limit})
@@ -63,21 +67,30 @@ export async function failUnknownAccounts(sql: Sql, known: string[]): Promise<nu
   return r.count;
 }
 
-/** Marks a claimed command as about to be sent (committed before the request goes out). */
+/** Marks claimed commands as about to be sent (committed before the request goes out), counting the attempt. */
 export async function markSent(db: Db, ids: number[]): Promise<void> {
-  await db`update emag_commands set sent_at = now(), updated_at = now() where id = any(${db.array(ids)}::bigint[])`;
+  await db`update emag_commands set sent_at = now(), attempts = attempts + 1, updated_at = now() where id = any(${db.array(ids)}::bigint[])`;
 }
 
-/** Records how a command ended. `pending` puts it back for a later drain (e.g. eMAG unreachable). */
-export async function finishCommand(db: Db, id: number, outcome: CommandOutcome): Promise<void> {
+/**
+ * Records how a command ended and returns the status it was left in. `pending` puts it back after a
+ * backoff (15 s doubling per send, at most 10 min); one that was already sent MAX_ATTEMPTS times fails.
+ */
+export async function finishCommand(db: Db, id: number, outcome: CommandOutcome): Promise<CommandOutcome['status']> {
   const error = 'error' in outcome ? outcome.error : null;
   const result = 'result' in outcome && outcome.result !== undefined ? db.json(outcome.result as never) : null;
-  const final = outcome.status !== 'pending';
-  await db`
-    update emag_commands set status = ${outcome.status}, error = ${error}, result = ${result},
-      sent_at = case when ${outcome.status === 'pending' && !('unsure' in outcome && outcome.unsure)} then null else sent_at end,
-      updated_at = now(), done_at = ${final ? db`now()` : null}
-    where id = ${id}`;
+  const pending = outcome.status === 'pending';
+  const [row] = await db<{ status: CommandOutcome['status'] }[]>`
+    update emag_commands set
+      status = case when ${pending} and attempts >= ${MAX_ATTEMPTS} then 'failed' else ${outcome.status} end,
+      error = case when ${pending} and attempts >= ${MAX_ATTEMPTS} then 'gave up after ' || attempts || ' sends: ' || ${error}::text else ${error}::text end,
+      result = ${result},
+      not_before = case when ${pending} then now() + make_interval(secs => least(600, 15 * power(2, greatest(attempts, 1) - 1))) end,
+      updated_at = now(),
+      done_at = case when ${pending} and attempts < ${MAX_ATTEMPTS} then null else now() end
+    where id = ${id}
+    returning status`;
+  return row.status;
 }
 
 /** Pending, failed and conflicting commands per account and kind (for status and metrics). */
@@ -127,7 +140,7 @@ export async function resolveConflict(sql: Sql, id: number, keep: 'local' | 'ema
     if (!c) return false;
     if (keep === 'local') {
       await tx`update emag_commands set status = 'pending', error = null, force = true,
-        sent_at = null, updated_at = now(), done_at = null where id = ${c.command_id}`;
+        not_before = null, updated_at = now(), done_at = null where id = ${c.command_id}`;
     } else {
       await tx`update emag_commands set status = 'cancelled', error = 'conflict resolved: eMAG value kept',
         updated_at = now(), done_at = now() where id = ${c.command_id}`;

@@ -140,6 +140,8 @@ export async function dropScan(sql: Sql, runId: number): Promise<void> {
 /** Writes the unified catalog's account priority (first = preferred). */
 export async function setCatalogPriority(sql: Sql, accounts: string[]): Promise<void> {
   await sql.begin(async (tx) => {
+    // Daemons starting together would otherwise collide on the primary key.
+    await tx`select pg_advisory_xact_lock(hashtext('emag-sync:catalog-priority'))`;
     await tx`delete from emag_account_priority`;
     if (accounts.length > 0) {
       await tx`insert into emag_account_priority ${tx(accounts.map((account, priority) => ({ account, priority })))}`;
@@ -152,7 +154,8 @@ export async function applyOfferChange(db: Db, account: string, id: number, fiel
   const allowed = ['sale_price', 'recommended_price', 'min_sale_price', 'max_sale_price', 'status', 'handling_time', 'vat_id', 'stock'];
   const values = Object.fromEntries(Object.entries(fields).filter(([k]) => allowed.includes(k)));
   if (Object.keys(values).length === 0) return;
-  await db`update emag_offers set ${db(values)}, updated_at = now() where account = ${account} and id = ${id}`;
+  // The hash is cleared so the next scan rewrites the row from eMAG's record, whatever eMAG holds then.
+  await db`update emag_offers set ${db(values)}, content_hash = '', updated_at = now() where account = ${account} and id = ${id}`;
 }
 
 /** The mirror's offer values (by column) and when the row last changed, for conflict decisions. */

@@ -3,7 +3,7 @@
  * replacing a changed order's lines in the same transaction (lines eMAG removed disappear).
  */
 import type { OrderRow } from '../emag/records.ts';
-import type { Db } from './connect.ts';
+import type { Db, Sql } from './connect.ts';
 import { contentHash, type UpsertCounts } from './offers.ts';
 
 /** Upserts parsed orders of an account (in the caller's transaction). */
@@ -63,14 +63,14 @@ export async function upsertOrders(tx: Db, account: string, orders: OrderRow[]):
 }
 
 /** Seller-fulfilled orders still new (status 1) and not yet acknowledged by us, oldest first. */
-export async function ordersToAcknowledge(db: Db, account: string, limit = 500): Promise<Array<{ id: number; ack_state: string | null }>> {
-  const rows = await db<{ id: string; ack_state: string | null }[]>`
-    select o.id, a.state as ack_state from emag_orders o
+export async function ordersToAcknowledge(db: Db, account: string, limit = 500): Promise<Array<{ id: number }>> {
+  const rows = await db<{ id: string }[]>`
+    select o.id from emag_orders o
     left join emag_order_acks a on a.account = o.account and a.order_id = o.id
     where o.account = ${account} and o.status = 1 and o.type = 3 and o.acknowledged_at is null
       and (a.state is null or a.state = 'sending')
     order by o.date, o.id limit ${limit}`;
-  return rows.map((r) => ({ id: Number(r.id), ack_state: r.ack_state }));
+  return rows.map((r) => ({ id: Number(r.id) }));
 }
 
 /** Records, before the call, that an acknowledgement is being sent. */
@@ -80,12 +80,20 @@ export async function markAckSending(db: Db, account: string, orderId: number): 
     on conflict (account, order_id) do update set state = 'sending', attempts = emag_order_acks.attempts + 1, error = null`;
 }
 
-/** Records how an acknowledgement ended; `done` also stamps the order. */
-export async function markAckEnded(db: Db, account: string, orderId: number, state: 'done' | 'skipped' | 'failed', error: string | null = null): Promise<void> {
-  await db`update emag_order_acks set state = ${state}, error = ${error}, done_at = now() where account = ${account} and order_id = ${orderId}`;
-  if (state === 'done') {
-    await db`update emag_orders set acknowledged_at = coalesce(acknowledged_at, now()) where account = ${account} and id = ${orderId}`;
-  }
+/** Where an order's acknowledgement stands, or null when none was tried. */
+export async function ackState(db: Db, account: string, orderId: number): Promise<string | null> {
+  const [row] = await db<{ state: string }[]>`select state from emag_order_acks where account = ${account} and order_id = ${orderId}`;
+  return row?.state ?? null;
+}
+
+/** Records how an acknowledgement ended; `done` also stamps the order, in the same transaction. */
+export async function markAckEnded(sql: Sql, account: string, orderId: number, state: 'done' | 'skipped' | 'failed', error: string | null = null): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`update emag_order_acks set state = ${state}, error = ${error}, done_at = now() where account = ${account} and order_id = ${orderId}`;
+    if (state === 'done') {
+      await tx`update emag_orders set acknowledged_at = coalesce(acknowledged_at, now()) where account = ${account} and id = ${orderId}`;
+    }
+  });
 }
 
 /** Seller-fulfilled orders still new and not acknowledged, per account (for metrics and status). */

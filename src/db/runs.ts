@@ -77,7 +77,9 @@ export async function saveProgress(sql: Sql, id: number, c: RunCounters, checkpo
 /** Closes a run with its final status and figures. */
 export async function finishRun(sql: Sql, id: number, status: RunStatus, c: RunCounters, error: string | null, errorKind: string | null = null): Promise<void> {
   await saveProgress(sql, id, c);
-  await sql`update emag_sync_runs set status = ${status}, finished_at = now(), error = ${error}, error_kind = ${errorKind} where id = ${id}`;
+  // Only a run still running: another instance may have marked it interrupted during a lease handover.
+  await sql`update emag_sync_runs set status = ${status}, finished_at = now(), error = ${error}, error_kind = ${errorKind}
+    where id = ${id} and status = 'running'`;
 }
 
 /** Marks an account's runs left `running` (by a crash) as `interrupted`; returns how many. Call with the account's lease held. */

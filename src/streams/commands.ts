@@ -14,8 +14,6 @@ import type { StreamContext, StreamOutcome } from './run.ts';
 const CLAIM = 200;
 /** Claims per run, so one run ends and shows its figures even when the ERP never stops writing. */
 const MAX_CLAIMS = 25;
-/** After this many attempts a command that still cannot be sent fails. */
-export const MAX_ATTEMPTS = 5;
 
 /** When this process started: commands left `running` by an earlier process are stale and re-checked. */
 const PROCESS_STARTED = new Date();
@@ -31,14 +29,10 @@ export function commandsStream(opts: { claimant?: string } = {}) {
     const tally = { done: 0, failed: 0, conflict: 0, pending: 0 };
 
     const finish = async (cmd: CommandRow, outcome: CommandOutcome) => {
-      let final = outcome;
-      if (outcome.status === 'pending' && cmd.attempts >= MAX_ATTEMPTS) {
-        final = { status: 'failed', error: `gave up after ${cmd.attempts} attempts: ${outcome.error}` };
-      }
-      await finishCommand(sql, cmd.id, final);
-      tally[final.status === 'cancelled' ? 'failed' : final.status]++;
-      if (final.status === 'done') run.counters.items_updated++;
-      if (final.status === 'failed') log.warn({ commandId: cmd.id, kind: cmd.kind, error: 'error' in final ? final.error : null }, 'command failed');
+      const status = await finishCommand(sql, cmd.id, outcome);
+      tally[status === 'cancelled' ? 'failed' : status]++;
+      if (status === 'done') run.counters.items_updated++;
+      if (status === 'failed') log.warn({ commandId: cmd.id, kind: cmd.kind, error: 'error' in outcome ? outcome.error : null }, 'command failed');
     };
 
     for (let round = 0; round < MAX_CLAIMS && !signal.aborted; round++) {
@@ -76,7 +70,7 @@ export function commandsStream(opts: { claimant?: string } = {}) {
           await settle(item.cmd, await sendStock(ctx, item.cmd, item.v));
         }
         const batch = screened.send.filter((i): i is Item<'offer_update'> => i.v.kind === 'offer_update');
-        for (const [id, outcome] of await sendOfferBatch(ctx, batch)) await settle(claimed.find((c) => c.id === id)!, outcome);
+        await sendOfferBatch(ctx, batch, settle);
         for (const { cmd, v } of others) {
           if (signal.aborted) break;
           if (v.kind === 'order_cancel' || v.kind === 'order_status') await settle(cmd, await sendOrderChange(ctx, cmd, v));
@@ -86,7 +80,7 @@ export function commandsStream(opts: { claimant?: string } = {}) {
       } catch (err) {
         // eMAG unreachable, rate limited beyond retries, or the daemon stopping: back to the queue.
         const reason = err instanceof EmagError ? err.message : (err as Error).message;
-        for (const cmd of unfinished) await finish(cmd, { status: 'pending', error: `not sent yet: ${reason}`, unsure: cmd.sent_at !== null });
+        for (const cmd of unfinished) await finish(cmd, { status: 'pending', error: `not settled yet: ${reason}` });
         unfinished.clear();
         if (!signal.aborted) throw err;
       }

@@ -24,19 +24,34 @@ export type OfferFilters = Partial<Record<'id' | 'status' | 'part_number' | 'par
  */
 export async function readOffersById(client: EmagClient, ids: number[], signal?: AbortSignal): Promise<Map<number, OfferRow>> {
   const found = new Map<number, OfferRow>();
-  const keep = (items: unknown) => {
-    for (const row of parseAll(Array.isArray(items) ? items : [], parseOffer).rows) if (ids.includes(row.id)) found.set(row.id, row);
+  const one = async (id: number) => {
+    for (const row of parseAll(asList(await client.read<unknown>('product_offer', { id, currentPage: 1, itemsPerPage: 1 }, signal)), parseOffer).rows) {
+      if (row.id === id) found.set(id, row);
+    }
   };
   for (let i = 0; i < ids.length; i += PAGE_SIZE) {
     const chunk = ids.slice(i, i + PAGE_SIZE);
+    const asked = new Set(chunk);
+    let rows: OfferRow[];
     try {
-      keep(await client.read<unknown>('product_offer', { id: chunk, currentPage: 1, itemsPerPage: PAGE_SIZE }, signal));
+      rows = parseAll(asList(await client.read<unknown>('product_offer', { id: chunk, currentPage: 1, itemsPerPage: PAGE_SIZE }, signal)), parseOffer).rows;
     } catch (err) {
       if (!(err instanceof EmagError) || err.kind !== 'rejected' || chunk.length === 1) throw err;
-      for (const id of chunk) keep(await client.read<unknown>('product_offer', { id, currentPage: 1, itemsPerPage: 1 }, signal));
+      for (const id of chunk) await one(id);
+      continue;
     }
+    // Offers we did not ask for mean the list filter was ignored: ask one by one instead.
+    if (rows.some((r) => !asked.has(r.id))) {
+      for (const id of chunk) await one(id);
+      continue;
+    }
+    for (const row of rows) found.set(row.id, row);
   }
   return found;
+}
+
+function asList(results: unknown): unknown[] {
+  return Array.isArray(results) ? results : [];
 }
 
 /**

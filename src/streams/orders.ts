@@ -49,8 +49,11 @@ function count(run: RunHandle, seen: number, c: { inserted: number; updated: num
   run.counters.items_unchanged += c.unchanged;
 }
 
-/** Reads every page of one window, storing each; the last page's transaction also moves the cursor. */
-async function readWindow(ctx: StreamContext, w: DateWindow, filter: Record<string, unknown>, cursor: OrdersCursor): Promise<void> {
+/**
+ * Reads every page of one window, storing each, then moves the cursor past it. Returns false (cursor
+ * left before the window) when eMAG's count still says the window holds more than was read.
+ */
+async function readWindow(ctx: StreamContext, w: DateWindow, filter: Record<string, unknown>, cursor: OrdersCursor): Promise<boolean> {
   const { client, account, run, signal } = ctx;
   const body = { ...filter, modifiedAfter: toEmagDate(w.from), modifiedBefore: toEmagDate(w.to) };
   for (let attempt = 1; ; attempt++) {
@@ -61,20 +64,27 @@ async function readWindow(ctx: StreamContext, w: DateWindow, filter: Record<stri
       const last = items.length < PAGE_SIZE;
       await storeOrders(ctx, items);
       // Quarantined records count as seen: they were in the window.
+      const before = seen.size;
       for (const item of items) {
         const id = Number((item as { id?: unknown })?.id);
         if (Number.isInteger(id)) seen.add(id);
+      }
+      // A full page of nothing new means eMAG ignored the paging: stop rather than loop forever.
+      if (!last && seen.size === before) {
+        throw new EmagError('invalid_response', `page ${page} repeated orders already read: paging is not advancing`, account.name, 'order', 'read');
       }
       run.counters.pages_done++;
       await run.progress(cursor);
       if (last) break;
     }
-    // Offset paging shifts when an order leaves the window while we read it; eMAG's count of the
-    // window, taken afterwards, tells whether we saw everything that is in it now.
+    // Offset paging shifts while orders leave or enter the window as we read it. eMAG's count of the
+    // window, taken afterwards, catches a read that came out short; the lookback overlap and the
+    // nightly re-scan catch the rest.
     const { items: expected } = await client.count('order', body, signal);
-    if (expected <= seen.size || attempt >= WINDOW_ATTEMPTS) {
-      if (expected > seen.size) ctx.log.warn({ window: body, expected, seen: seen.size }, 'orders window still short after re-reads; the nightly re-scan will retry');
-      break;
+    if (expected <= seen.size) break;
+    if (attempt >= WINDOW_ATTEMPTS) {
+      ctx.log.warn({ window: body, expected, seen: seen.size }, 'orders window still short after re-reads; the cursor stays before it');
+      return false;
     }
     ctx.log.info({ window: body, expected, seen: seen.size }, 'orders window changed while read; reading it again');
   }
@@ -82,6 +92,7 @@ async function readWindow(ctx: StreamContext, w: DateWindow, filter: Record<stri
   if (w.to > new Date(cursor.until)) cursor.until = w.to.toISOString();
   await ctx.sql.begin((tx) => setCheckpoint(tx, account.name, 'orders', cursor));
   await run.progress(cursor);
+  return true;
 }
 
 /** Runs the orders stream: `incremental` from the cursor, `full` also re-reads the last RESCAN_DAYS days. */
@@ -100,7 +111,10 @@ export function ordersStream() {
     const filter = { type: account.orderType };
     for (const w of windows) {
       if (signal.aborted) break;
-      await readWindow(ctx, w, filter, cursor);
+      // A window that stays short ends the run: later windows would move the cursor past it.
+      if (!(await readWindow(ctx, w, filter, cursor))) {
+        return { status: 'partial', note: `window from ${w.from.toISOString()} is still short after ${WINDOW_ATTEMPTS} reads; the next run reads it again` };
+      }
     }
     return { note: `${windows.length} window(s) from ${from.toISOString()}` };
   };

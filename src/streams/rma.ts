@@ -190,11 +190,18 @@ export function rmaStream(): StreamFn {
      * `grow` raises pages_total by one for each full page. Returns false when stopped early (cancelled or capped).
      */
     const readWindow = async (range: { date_start: string; date_end: string }, grow: boolean, onEnd?: (tx: Tx) => Promise<void>): Promise<boolean> => {
+      const inWindow = new Set<unknown>();
       for (let page = 1; ; page++) {
         if (signal.aborted || counters.pages_done >= pageCap) return false;
         const items = await readPage({ ...range, currentPage: page, itemsPerPage: PAGE_SIZE }, async (tx, got) => {
           if (got.length < PAGE_SIZE && onEnd) await onEnd(tx);
         });
+        const before = inWindow.size;
+        for (const item of items) inWindow.add((item as { emag_id?: unknown })?.emag_id);
+        // A full page of nothing new means eMAG ignored the paging: stop rather than loop forever.
+        if (items.length >= PAGE_SIZE && inWindow.size === before) {
+          throw new EmagError('invalid_response', `page ${page} repeated returns already read: paging is not advancing`, account.name, 'rma', 'read');
+        }
         // A full page means one more page; a planned re-read window already counted it.
         if (items.length >= PAGE_SIZE) counters.pages_total = Math.max((counters.pages_total ?? 0) + (grow ? 1 : 0), counters.pages_done + 1);
         await run.progress({ until: until?.toISOString() ?? null });

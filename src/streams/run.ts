@@ -65,10 +65,14 @@ export class RunHandle {
     private readonly metrics?: Metrics,
   ) {}
 
-  /** Saves the counters (and a checkpoint) so progress is visible live; serialised, never concurrent. */
+  /**
+   * Saves the counters (and a checkpoint) so progress is visible live; serialised, never concurrent.
+   * Best effort: a failed write (a database blip) is left to the next one and to the run's final
+   * record, and never fails the run or the writes after it.
+   */
   progress(checkpoint?: unknown): Promise<void> {
     const snapshot = { ...this.counters };
-    this.#saving = this.#saving.then(() => saveProgress(this.sql, this.id, snapshot, checkpoint));
+    this.#saving = this.#saving.then(() => saveProgress(this.sql, this.id, snapshot, checkpoint)).catch(() => {});
     return this.#saving;
   }
 
@@ -109,11 +113,11 @@ export async function executeRun(
 ): Promise<RunResult> {
   const { sql, config, metrics } = deps;
   const started = performance.now();
+  const budget = deps.budgets.get(account.name);
+  if (!budget) throw new Error(`no rate budget for account ${account.name}`);
   const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger });
   const log = deps.log.child({ account: account.name, stream, runId });
   const run = new RunHandle(runId, account.name, stream, sql, metrics);
-  const budget = deps.budgets.get(account.name);
-  if (!budget) throw new Error(`no rate budget for account ${account.name}`);
   const client = new EmagClient({
     account: account.name,
     baseUrl: account.baseUrl,
