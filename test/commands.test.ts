@@ -369,3 +369,49 @@ test('/api/status and /metrics show waiting, failed and conflicting commands per
     await server.close();
   }
 });
+
+test('an eMAG outage puts commands back with a backoff, without spending their attempts', async () => {
+  const offer = offerAt(111);
+  const id = await insert('stock_update', { id: offer.id, stock: 31 });
+  sandbox.fault({ kind: 'server_error', count: 1000, resource: 'product_offer' });
+  sandbox.fault({ kind: 'server_error', count: 1000, resource: 'offer_stock' });
+  const { deps: noRetry } = await syncDeps(sandbox, db, { EMAG_MAX_RETRIES: '0' }, deps.budgets);
+  const drainOnce = () => executeRun(noRetry, noRetry.config.accounts[0], 'commands', commandsStream(), { mode: 'incremental', trigger: 'cli' });
+  try {
+    await drainOnce();
+    let [c] = await db.sql`select status, attempts, not_before > now() as waiting from emag_commands where id = ${id}`;
+    assert.deepEqual([c.status, c.attempts, c.waiting], ['pending', 0, true]);
+    const again = await drainOnce();
+    assert.equal(again.counters.items_seen, 0, 'not claimed again before its backoff');
+    [c] = await db.sql`select attempts from emag_commands where id = ${id}`;
+    assert.equal(c.attempts, 0);
+  } finally {
+    sandbox.clearFaults();
+  }
+  await db.sql`update emag_commands set not_before = now() where id = ${id}`;
+  await drainOnce();
+  assert.equal((await command(id)).status, 'done');
+  assert.equal(stockOf(offer.id), 31);
+});
+
+test('a command eMAG already reflects is done without sending anything', async () => {
+  const offer = offerAt(112);
+  const id = await insert('stock_update', { id: offer.id, stock: stockOf(offer.id) });
+  const from = sandbox.log.length;
+  await drain();
+  const c = await command(id);
+  assert.equal(c.status, 'done');
+  assert.equal(c.result.note, 'already on eMAG');
+  assert.equal(writes(from).length, 0);
+});
+
+test('API metrics never carry an offer or order id as a label', () => {
+  const metrics = new Metrics({ defaultMetrics: false });
+  metrics.observeCall({ account: 'main', resource: 'offer_stock', action: '1048', status: 204, durationMs: 5, waitedMs: 0, error: null, attempt: 1 });
+  metrics.observeCall({ account: 'main', resource: 'order', action: 'acknowledge/5512', status: 200, durationMs: 5, waitedMs: 0, error: null, attempt: 1 });
+  return metrics.registry.metrics().then((text) => {
+    assert.match(text, /action=":id"/);
+    assert.match(text, /action="acknowledge"/);
+    assert.doesNotMatch(text, /1048|5512/);
+  });
+});
