@@ -10,7 +10,7 @@ import { listConflicts, resolveConflict } from './db/commands.ts';
 import { migrate } from './db/migrate.ts';
 import { AccountBudget } from './emag/budget.ts';
 import { EmagClient } from './emag/client.ts';
-import { EmagError } from './emag/errors.ts';
+import { EmagError, type EmagErrorKind } from './emag/errors.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { startSandbox } from './sandbox/server.ts';
@@ -54,11 +54,12 @@ A second signal forces exit.`,
   sync: `Usage: emag-sync sync <account|all> [--stream <name|all>] [--mode full|incremental]
 
 Runs one sync of the given account (or every enabled account) now, prints one line per account and
-stream, and exits 0 when every run succeeded (or was partial), 1 when any failed.
+stream, and exits 0 when every run succeeded (or was partial), 1 when any failed or was
+cancelled (Ctrl-C), 75 when another emag-sync process is syncing the account.
 
 Options:
-  --stream <name|all>   offers (default), orders, acknowledge, rma, reference; "all" runs every
-                        stream in the account's EMAG_<A>_SYNC_TYPES
+  --stream <name|all>   offers (default), orders, acknowledge, rma, reference, commands; "all"
+                        runs every stream in the account's EMAG_<A>_SYNC_TYPES
   --mode <mode>         offers: full (default) scans everything and soft-deletes what is gone;
                           incremental resumes an unfinished scan from its last committed page
                         orders: incremental (default) reads from the cursor minus the lookback;
@@ -334,22 +335,28 @@ async function cmdConflicts(args: string[]): Promise<number> {
 }
 
 /** The running daemon's status server, from the same configuration it reads. */
+/** The running daemon's status server: only EMAG_SYNC_HOST/PORT matter, so a probe never fails on other settings. */
 function statusServerUrl(): string {
-  const config = loadConfig(readEnv(), { requireAccounts: false });
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+  const env = readEnv();
+  const configured = env.EMAG_SYNC_HOST?.trim() || '127.0.0.1';
+  const host = configured === '0.0.0.0' || configured === '::' ? '127.0.0.1' : configured;
+  const port = env.EMAG_SYNC_PORT?.trim() || '8001';
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-async function fetchJson(url: string): Promise<{ status: number; body: unknown }> {
+/** GETs JSON from the status server; an answer that is not the expected JSON is an error. */
+async function fetchJson(url: string, okStatuses: number[]): Promise<unknown> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: await res.json() };
+  if (!okStatuses.includes(res.status)) throw new Error(`HTTP ${res.status}`);
+  return res.json();
 }
 
 async function cmdHealth(args: string[]): Promise<number> {
   parse(args, {});
   const url = `${statusServerUrl()}/health`;
   try {
-    const { body } = await fetchJson(url);
+    // /health answers 503 when the status is fail: that is an answer, not an error.
+    const body = await fetchJson(url, [200, 503]);
     const status = (body as { status?: string }).status ?? 'fail';
     const problems = Object.entries((body as { checks?: Record<string, Array<{ status: string; output?: string; componentId?: string }>> }).checks ?? {})
       .flatMap(([name, list]) => list.filter((c) => c.status !== 'pass').map((c) => `  ${c.status} ${name}${c.componentId ? `/${c.componentId}` : ''}: ${c.output ?? ''}`));
@@ -366,7 +373,7 @@ async function cmdStatus(args: string[]): Promise<number> {
   const url = `${statusServerUrl()}/api/status`;
   let body: unknown;
   try {
-    body = (await fetchJson(url)).body;
+    body = await fetchJson(url, [200]);
   } catch (err) {
     console.error(`emag-sync status: no answer from ${url} (${coerceError(err).message}); is the daemon running?`);
     return 69;
@@ -408,9 +415,12 @@ async function cmdTest(args: string[]): Promise<number> {
   const log = createLogger('silent');
   try {
     const db = await openDatabase(config.databaseUrl, config.dataDir, log);
-    const [{ version }] = await db.sql<{ version: string }[]>`select current_setting('server_version') as version`;
-    console.log(`✔ database: PostgreSQL ${version}, ${db.where}`);
-    await db.close();
+    try {
+      const [{ version }] = await db.sql<{ version: string }[]>`select current_setting('server_version') as version`;
+      console.log(`✔ database: PostgreSQL ${version}, ${db.where}`);
+    } finally {
+      await db.close();
+    }
   } catch (err) {
     ok = false;
     console.log(`✘ database: ${scrubSecrets(coerceError(err).message)}`);
@@ -440,7 +450,7 @@ async function cmdTest(args: string[]): Promise<number> {
 /** What a failed API check means for a person. */
 function verdict(err: unknown): string {
   if (!(err instanceof EmagError)) return scrubSecrets(coerceError(err).message);
-  const hints: Record<string, string> = {
+  const hints: Record<EmagErrorKind, string> = {
     auth: 'wrong username/password, or the user lacks API rights',
     ip_not_whitelisted: "this machine's IP is not whitelisted for the API in the eMAG seller panel",
     rate_limited: 'rate limited by eMAG; another integration may be using the same account',

@@ -292,8 +292,9 @@ class Parser {
   date(key: string, def: Date): Date {
     const v = this.raw(key);
     if (v === undefined) return def;
-    const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
-    if (Number.isNaN(d.getTime())) return this.bad(key, `"${v}" is not a date (YYYY-MM-DD)`, def);
+    // Only a calendar date or an ISO timestamp: `new Date("1")` would happily mean 2001.
+    const d = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? new Date(v) : new Date(Number.NaN);
+    if (Number.isNaN(d.getTime())) return this.bad(key, `"${v}" is not a date (YYYY-MM-DD or an ISO timestamp)`, def);
     return d;
   }
 

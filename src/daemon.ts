@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { AccountConfig, Config, Stream } from './config.ts';
 import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
-import { commandCounts } from './db/commands.ts';
+import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
 import { migrate } from './db/migrate.ts';
@@ -91,7 +91,19 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     await runtime.close();
     throw err;
   });
-  metrics.setDatabaseSources({ unacknowledged: () => unacknowledgedCounts(sql), commands: () => commandCounts(sql) });
+  // The ERP writes account and kind: anything this daemon does not know is counted as `other`, so
+  // a typo cannot create label values without end.
+  const accountNames = new Set(config.accounts.map((a) => a.name));
+  const kinds = new Set<string>(COMMAND_KINDS);
+  metrics.setDatabaseSources({
+    unacknowledged: () => unacknowledgedCounts(sql),
+    commands: async () =>
+      (await commandCounts(sql)).map((c) => ({
+        ...c,
+        account: accountNames.has(c.account) ? c.account : 'other',
+        kind: kinds.has(c.kind) ? c.kind : 'other',
+      })),
+  });
   const scheduler = new Scheduler(runtime.deps);
   let server: StatusServer;
   try {
@@ -116,8 +128,15 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
   if (config.enableScheduledSync) {
     await scheduler.start(runtime.owned, lastSuccess);
     // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
-    const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
-    unlisten = listening.unlisten;
+    try {
+      const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
+      unlisten = listening.unlisten;
+    } catch (err) {
+      await scheduler.stop();
+      await server.close();
+      await runtime.close();
+      throw err;
+    }
   } else {
     log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
   }
@@ -137,9 +156,13 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
   }, 30_000);
   leaseCheck.unref();
 
-  const prune = setInterval(() => {
+  // Retention: shortly after start (a daemon restarted often must still prune), then every 6 hours.
+  const pruneNow = () => {
     pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
-  }, 6 * 3600_000);
+  };
+  const firstPrune = setTimeout(pruneNow, 60_000);
+  firstPrune.unref();
+  const prune = setInterval(pruneNow, 6 * 3600_000);
   prune.unref();
 
   log.info(
@@ -151,12 +174,16 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     scheduler,
     server,
     stop: async () => {
+      clearTimeout(firstPrune);
       clearInterval(prune);
       clearInterval(leaseCheck);
-      await unlisten?.().catch(() => {});
-      await scheduler.stop();
-      await server.close();
-      await runtime.close();
+      try {
+        await unlisten?.().catch(() => {});
+        await scheduler.stop();
+        await server.close();
+      } finally {
+        await runtime.close();
+      }
       log.info('emag-sync stopped');
     },
   };

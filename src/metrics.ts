@@ -40,9 +40,9 @@ export class Metrics {
       labelNames: ['account'],
       registers: [this.registry],
       async collect() {
-        if (!self.#sources) return;
         this.reset();
-        for (const [account, n] of await self.#sources.unacknowledged()) this.set({ account }, n);
+        const rows = await self.#read((s) => s.unacknowledged());
+        for (const [account, n] of rows ?? []) this.set({ account }, n);
       },
     });
     this.commands = new Gauge({
@@ -51,13 +51,29 @@ export class Metrics {
       labelNames: ['account', 'kind', 'status'],
       registers: [this.registry],
       async collect() {
-        if (!self.#sources) return;
         this.reset();
-        for (const c of await self.#sources.commands()) this.inc({ account: c.account, kind: c.kind, status: c.status }, c.n);
+        for (const c of (await self.#read((s) => s.commands())) ?? []) this.inc({ account: c.account, kind: c.kind, status: c.status }, c.n);
       },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: opts.version ?? '0.0.0', node: process.version }, 1);
+  }
+
+  /**
+   * A database-backed figure within a second, or null: a slow or unreachable database leaves these
+   * gauges empty instead of failing or stalling the whole scrape.
+   */
+  async #read<T>(query: (s: DatabaseSources) => Promise<T>): Promise<T | null> {
+    if (!this.#sources) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), 1000);
+    });
+    try {
+      return await Promise.race([query(this.#sources).catch(() => null), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Where the database-backed gauges read their numbers at scrape time. */

@@ -81,12 +81,17 @@ test('every problem is reported at once, naming its variable', () => {
     EMAG_MAIN_PLATFORM: 'de',
     EMAG_API_TIMEOUT: '-1',
     DATABASE_URL: 'mysql://x',
+    EMAG_ORDERS_START_DATE: '1',
+    EMAG_MAIN_ORDER_TYPE: '1',
+    EMAG_CONFLICT_STRATEGY: 'coin_flip',
+    EMAG_MAIN_SYNC_TYPES: 'offers,weather',
   });
   const text = p.join('\n');
-  for (const v of ['EMAG_ACCOUNTS', 'EMAG_MAIN_PASSWORD', 'EMAG_SYNC_PORT', 'EMAG_MAIN_OTHER_RPS', 'EMAG_MAIN_SYNC_INTERVAL', 'EMAG_ENABLE_SCHEDULED_SYNC', 'EMAG_MAIN_PLATFORM', 'EMAG_API_TIMEOUT', 'DATABASE_URL']) {
+  for (const v of ['EMAG_ACCOUNTS', 'EMAG_MAIN_PASSWORD', 'EMAG_SYNC_PORT', 'EMAG_MAIN_OTHER_RPS', 'EMAG_MAIN_SYNC_INTERVAL', 'EMAG_ENABLE_SCHEDULED_SYNC', 'EMAG_MAIN_PLATFORM', 'EMAG_API_TIMEOUT', 'DATABASE_URL', 'EMAG_ORDERS_START_DATE', 'EMAG_MAIN_ORDER_TYPE', 'EMAG_CONFLICT_STRATEGY', 'EMAG_MAIN_SYNC_TYPES']) {
     assert.match(text, new RegExp(`^${v}:`, 'm'), `a problem names ${v}`);
   }
   assert.match(text, /listed twice/);
+  assert.match(text, /unknown stream "weather"/);
   assert.match(text, /out of range 0\.1\.\.3/, 'a rate above eMAG’s 3/s is refused');
 });
 

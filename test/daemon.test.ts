@@ -116,11 +116,11 @@ test('the daemon serves status while syncing, and SIGTERM stops it cleanly with 
   assert.match(p.output(), /emag-sync stopped/);
 
   const again = cli(['start'], sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(port), EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_FBE_SYNC_TYPES: 'offers' }));
-  type Status = { accounts: Array<{ status: string; streams: Array<{ running: { pagesDone: number } | null }> }> };
-  const status = await waitFor('a running offers run', async () => {
+  type Status = { accounts: Array<{ name: string; status: string; streams: Array<{ running: { pagesDone: number } | null }> }> };
+  const status = await waitFor('a running offers run of main', async () => {
     const s = (await (await fetch(`${base}/api/status`)).json()) as Status;
-    const running = s.accounts.flatMap((a) => a.streams.map((x) => x.running));
-    return running.some((r) => r && r.pagesDone > 0) ? s : null;
+    const main = s.accounts.find((a) => a.name === 'main');
+    return main?.streams.some((x) => x.running && x.running.pagesDone > 0) ? s : null;
   });
   assert.ok(status.accounts.some((a) => a.status === 'syncing'));
   const metrics = await (await fetch(`${base}/metrics`)).text();

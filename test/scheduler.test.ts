@@ -39,6 +39,7 @@ test('never two runs of one account stream at once, while other accounts run alo
   assert.deepEqual(scheduler.activeRuns().map((r) => `${r.account}/${r.stream}`), ['main/offers']);
   // Another account's same stream runs alongside: budgets are per account.
   const other = scheduler.trigger(config.accounts[1], 'offers', 'full', 'manual');
+  assert.deepEqual(scheduler.activeRuns().map((r) => r.account).sort(), ['fbe', 'main']);
   assert.equal((await first).status, 'succeeded');
   assert.equal((await other).status, 'succeeded');
   sandbox.setLatency(0);
@@ -48,17 +49,24 @@ test('never two runs of one account stream at once, while other accounts run alo
 
 test('scheduled streams run at start when due, a poke starts a stream at once, and stop leaves nothing running', async () => {
   const scheduler = new Scheduler(deps);
-  await scheduler.start([config.accounts[0]], async () => null);
+  // Offers never synced (due now); every other stream just succeeded (not due).
+  await scheduler.start([config.accounts[0]], async (_account, stream) => (stream === 'offers' ? null : new Date()));
   const next = scheduler.nextRun('main', 'offers');
   assert.ok(next && next.getTime() > Date.now(), 'the next slot is in the future');
   const waitFor = async (what: () => Promise<boolean>) => {
-    for (let i = 0; i < 200 && !(await what()); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200; i++) {
+      if (await what()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('timed out');
   };
   // Never synced, so due: the catch-up run starts within a few seconds.
   await waitFor(async () => scheduler.activeRuns().some((r) => r.stream === 'offers'));
   assert.ok(scheduler.activeRuns().some((r) => r.stream === 'offers' && r.trigger === 'schedule'));
   const before = await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`;
-  await waitFor(async () => !scheduler.activeRuns().some((r) => r.stream === 'commands'));
+  await new Promise((r) => setTimeout(r, 2500));
+  const idle = await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`;
+  assert.equal(idle[0].n, before[0].n, 'commands is not due, so nothing runs it');
   scheduler.poke('main', 'commands');
   await waitFor(async () => (await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`)[0].n > before[0].n);
   const after = await db.sql`select count(*)::int as n from emag_sync_runs where account = 'main' and stream = 'commands'`;

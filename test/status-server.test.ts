@@ -12,6 +12,8 @@ import { connectUrl, type Sql } from '../src/db/connect.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/metrics.ts';
 import { Scheduler } from '../src/scheduler.ts';
+import { commandCounts } from '../src/db/commands.ts';
+import { unacknowledgedCounts } from '../src/db/orders.ts';
 import { type StatusContext, type StatusServer, startStatusServer } from '../src/server/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 
@@ -165,7 +167,10 @@ describe('GET /health', () => {
     const dead = connectUrl('postgres://u:p@127.0.0.1:1/x', 1);
     try {
       const scheduler = new Scheduler({ sql: dead, config, log, budgets: new Map() });
-      const server = await start({ sql: dead, scheduler });
+      // Wired like the daemon: the database-backed gauges read the dead database at scrape time.
+      const metrics = new Metrics({ defaultMetrics: false });
+      metrics.setDatabaseSources({ unacknowledged: () => unacknowledgedCounts(dead), commands: () => commandCounts(dead) });
+      const server = await start({ sql: dead, scheduler, metrics });
       const res = await fetch(`${server.url}/health`);
       assert.equal(res.status, 503);
       const body = (await res.json()) as HealthDoc;
@@ -186,7 +191,9 @@ describe('GET /health', () => {
 
       const m = await fetch(`${server.url}/metrics`);
       assert.equal(m.status, 200, 'metrics still serve without a database');
-      assert.match(await m.text(), /^emag_sync_health_score 0$/m);
+      const text = await m.text();
+      assert.match(text, /^emag_sync_health_score 0$/m);
+      assert.match(text, /# TYPE emag_commands gauge/, 'the database-backed gauges are there, empty');
     } finally {
       await dead.end({ timeout: 0 });
     }

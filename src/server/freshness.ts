@@ -11,6 +11,12 @@ import type { StreamState } from './sync-state.ts';
 const CRON_PERIOD_SECONDS = 26 * 3600;
 /** Data older than this many periods is stale: one missed slot is a blip, two are a problem. */
 const STALE_AFTER_PERIODS = 2;
+/**
+ * Never stale sooner than this: a frequent stream (commands every 30 s, orders every 5 min) that
+ * takes a few minutes over a busy outbox or backfill is not stale; 30 min is the product's default
+ * for orders.
+ */
+const MIN_STALE_SECONDS = 30 * 60;
 
 /** The verdict on one account stream. */
 export interface StreamVerdict {
@@ -52,7 +58,7 @@ function judgeStream(stream: Stream, schedule: Schedule, state: StreamState | nu
   const base = { stream, known, state, periodSeconds: period, ageSeconds: null, stale: false, failing: false, failureKind: null };
   if (!known) return { ...base, message: 'unknown: the database could not be read' };
   const age = state?.lastSuccessAt ? Math.max(0, Math.round((now.getTime() - state.lastSuccessAt.getTime()) / 1000)) : null;
-  const limit = STALE_AFTER_PERIODS * period;
+  const limit = Math.max(STALE_AFTER_PERIODS * period, MIN_STALE_SECONDS);
   const stale = age === null ? uptimeSeconds > limit : age > limit;
   const failing = state?.lastRun?.status === 'failed';
   const failureKind = failing ? classifyFailure(state?.lastRun?.errorKind ?? null, state?.lastRun?.error ?? '') : null;
