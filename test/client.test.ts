@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { AccountBudget } from '../src/emag/budget.ts';
 import { backoffMs, EmagClient } from '../src/emag/client.ts';
@@ -159,5 +160,35 @@ test('backoff grows exponentially, is capped, and is jittered', () => {
     const samples = Array.from({ length: 50 }, () => backoffMs(attempt, 500, 8000));
     assert.ok(samples.every((s) => s >= exp / 2 && s <= exp), `attempt ${attempt} within [${exp / 2}, ${exp}]`);
     assert.ok(new Set(samples).size > 1, 'jittered');
+  }
+});
+
+test('a firewall’s HTML 403 is an auth error, a 4xx page a refusal, and a stalled body a timeout', async () => {
+  const server = createServer((req, res) => {
+    if (req.url?.includes('forbidden')) {
+      res.writeHead(403, { 'content-type': 'text/html' }).end('<html><body>Access denied</body></html>');
+    } else if (req.url?.includes('gone')) {
+      res.writeHead(410, { 'content-type': 'text/html' }).end('<html>Gone</html>');
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"isError":false,"results":[');
+      // …and the rest never comes.
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const c = new EmagClient({ account: 'x', baseUrl: base, username: 'u', password: 'p', budget: new AccountBudget(12, 3), maxRetries: 0, timeoutMs: 300 });
+  try {
+    const forbidden = await rejects(c.read('forbidden'));
+    assert.equal(forbidden.kind, 'auth');
+    assert.equal(forbidden.retryable, false);
+    const gone = await rejects(c.read('gone'));
+    assert.equal(gone.kind, 'rejected');
+    const stalled = await rejects(c.read('stall'));
+    assert.equal(stalled.kind, 'timeout');
+    assert.equal(stalled.retryable, true);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
   }
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { EmagClient } from '../src/emag/client.ts';
+import { parseOffer } from '../src/emag/records.ts';
 import { offersStream, readOffersById } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
@@ -202,4 +203,12 @@ test('an offer that paging skipped because another vanished mid-scan is verified
   mirror = await rows('main');
   assert.ok(mirror.get(vanishing)?.deleted_at instanceof Date, 'the next scan soft-deletes the vanished offer');
   assert.equal(mirror.get(shifted)?.deleted_at, null);
+});
+
+test('values outside the columns’ range quarantine one record, not the page', async () => {
+  const [id] = sandbox.account('fbe').addOffers(1);
+  const offer = sandbox.account('fbe').offers.find((o) => Number(o.id) === id)!;
+  assert.throws(() => parseOffer({ ...offer, status: 70000 }), /status is out of range: 70000/);
+  assert.throws(() => parseOffer({ ...offer, sale_price: '1e13' }), /sale_price is out of range/);
+  assert.doesNotThrow(() => parseOffer(offer));
 });

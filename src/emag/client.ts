@@ -55,6 +55,15 @@ export interface EmagResult<T> {
   status: number;
 }
 
+/** `work`, or a TimeoutError after `ms`. */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`timed out after ${ms} ms`), { name: 'TimeoutError' })), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Sleeps `ms`, or rejects when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -158,7 +167,15 @@ export class EmagClient {
         throw this.#error(kind, kind === 'timeout' ? `no answer within ${this.#opts.timeoutMs} ms` : `network error: ${cause ?? e.message}`, resource, action, null);
       }
       status = response.status;
-      const text = await response.text();
+      let text: string;
+      try {
+        // ky's timeout covers the headers; a body that stalls or breaks off is the same failure.
+        text = await withTimeout(response.text(), this.#opts.timeoutMs);
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        kind = (err as Error).name === 'TimeoutError' ? 'timeout' : 'network';
+        throw this.#error(kind, kind === 'timeout' ? `answer body not complete within ${this.#opts.timeoutMs} ms` : `network error while reading the answer: ${(err as Error).message}`, resource, action, status);
+      }
       try {
         return this.#interpret<T>(response, text, resource, action);
       } catch (err) {
@@ -182,7 +199,8 @@ export class EmagClient {
   #interpret<T>(response: Response, text: string, resource: string, action: string): EmagResult<T> {
     const status = response.status;
     const retryAfter = Number(response.headers.get('retry-after'));
-    const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null;
+    // Honoured, but never longer than our own backoff cap.
+    const retryAfterSeconds = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, this.#opts.backoffCapMs / 1000) : null;
     if (status === 429) {
       throw this.#error('rate_limited', 'rate limit exceeded (HTTP 429)', resource, action, status, [], retryAfterSeconds);
     }
@@ -194,8 +212,12 @@ export class EmagClient {
     try {
       json = JSON.parse(text);
     } catch {
+      // A proxy's or firewall's page: for 401/403 it still means no access, and any other 4xx is a
+      // refusal; only on 2xx is a garbled answer worth reading again.
+      if (status === 401 || status === 403) throw this.#error('auth', `not authorised (HTTP ${status}, no JSON answer)`, resource, action, status);
       const looksHtml = /^\s*</.test(text);
-      throw this.#error('invalid_response', `${looksHtml ? 'HTML page' : 'invalid JSON'} instead of a JSON envelope (HTTP ${status})`, resource, action, status);
+      const what = `${looksHtml ? 'HTML page' : 'invalid JSON'} instead of a JSON envelope (HTTP ${status})`;
+      throw this.#error(status >= 400 ? 'rejected' : 'invalid_response', what, resource, action, status);
     }
     const env = (json ?? {}) as { isError?: unknown; messages?: unknown; message?: unknown; results?: unknown };
     // REST-style routes (offer_stock) answer errors as {"message": "..."} without the envelope.

@@ -16,24 +16,38 @@ export class RecordError extends Error {
   }
 }
 
-/** A number from a number or numeric string; null when absent or empty; throws on garbage. */
-export function num(v: unknown, field: string, key: string | null): number | null {
+/** Largest magnitudes of the columns values land in: numeric(16,4), integer, smallint. */
+export const MONEY_MAX = 1e12;
+export const INT_MAX = 2_147_483_647;
+export const SMALL_MAX = 32_767;
+
+/**
+ * A number from a number or numeric string; null when absent or empty; throws on garbage and on
+ * magnitudes above `max` (the column's range: one odd value must not fail a whole page's insert).
+ */
+export function num(v: unknown, field: string, key: string | null, max = MONEY_MAX): number | null {
   if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return null;
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v.trim()) : Number.NaN;
   if (!Number.isFinite(n)) throw new RecordError(`${field} is not a number: ${JSON.stringify(v).slice(0, 60)}`, key);
+  if (Math.abs(n) > max) throw new RecordError(`${field} is out of range: ${n}`, key);
   return n;
 }
 
-/** A whole number, as `num`. */
-export function int(v: unknown, field: string, key: string | null): number | null {
-  const n = num(v, field, key);
+/** A whole number, as `num` (default range: a Postgres integer). */
+export function int(v: unknown, field: string, key: string | null, max = INT_MAX): number | null {
+  const n = num(v, field, key, max);
   if (n !== null && !Number.isInteger(n)) throw new RecordError(`${field} is not a whole number: ${n}`, key);
   return n;
 }
 
+/** A status or type code (a Postgres smallint). */
+export function code(v: unknown, field: string, key: string | null): number | null {
+  return int(v, field, key, SMALL_MAX);
+}
+
 /** A required positive whole id. */
 export function id(v: unknown, field: string, key: string | null = null): number {
-  const n = int(v, field, key);
+  const n = int(v, field, key, Number.MAX_SAFE_INTEGER);
   if (n === null || n <= 0) throw new RecordError(`${field} is missing or not a positive id`, key);
   return n;
 }
@@ -103,8 +117,8 @@ export function parseOffer(raw: unknown): OfferRow {
     part_number_key: str(r.part_number_key),
     name: str(r.name),
     brand: str(r.brand),
-    category_id: int(r.category_id, 'category_id', key),
-    status: int(r.status, 'status', key),
+    category_id: int(r.category_id, 'category_id', key, Number.MAX_SAFE_INTEGER),
+    status: code(r.status, 'status', key),
     sale_price: num(r.sale_price, 'sale_price', key),
     recommended_price: num(r.recommended_price, 'recommended_price', key),
     min_sale_price: num(r.min_sale_price, 'min_sale_price', key),
@@ -116,8 +130,8 @@ export function parseOffer(raw: unknown): OfferRow {
     estimated_stock: int(r.estimated_stock, 'estimated_stock', key),
     handling_time: int(innerValue(r.handling_time), 'handling_time', key),
     vat_id: int(r.vat_id, 'vat_id', key),
-    offer_validation_status: int(innerValue(r.offer_validation_status), 'offer_validation_status', key),
-    validation_status: int(innerValue(r.validation_status), 'validation_status', key),
+    offer_validation_status: code(innerValue(r.offer_validation_status), 'offer_validation_status', key),
+    validation_status: code(innerValue(r.validation_status), 'validation_status', key),
     number_of_offers: int(r.number_of_offers, 'number_of_offers', key),
     buy_button_rank: int(r.buy_button_rank, 'buy_button_rank', key),
     ean,
@@ -184,7 +198,7 @@ export function parseOrder(raw: unknown, toInstant: (text: unknown) => Date | nu
   const r = raw as Record<string, unknown>;
   const key = str(r.id);
   const orderId = id(r.id, 'id', key);
-  const status = int(r.status, 'status', key);
+  const status = code(r.status, 'status', key);
   if (status === null || status < 0 || status > 5) throw new RecordError(`status ${JSON.stringify(r.status)} is not an order status 0..5`, key);
   const date = toInstant(r.date);
   if (!date) throw new RecordError(`date is not a date: ${JSON.stringify(r.date)}`, key);
@@ -197,11 +211,11 @@ export function parseOrder(raw: unknown, toInstant: (text: unknown) => Date | nu
   return {
     id: orderId,
     status,
-    type: int(r.type, 'type', key),
-    is_complete: int(r.is_complete, 'is_complete', key),
-    payment_mode_id: int(r.payment_mode_id, 'payment_mode_id', key),
+    type: code(r.type, 'type', key),
+    is_complete: code(r.is_complete, 'is_complete', key),
+    payment_mode_id: code(r.payment_mode_id, 'payment_mode_id', key),
     payment_mode: str(r.payment_mode),
-    payment_status: int(r.payment_status, 'payment_status', key),
+    payment_status: code(r.payment_status, 'payment_status', key),
     delivery_mode: str(r.delivery_mode),
     date: date.toISOString(),
     modified: modified.toISOString(),
@@ -209,8 +223,8 @@ export function parseOrder(raw: unknown, toInstant: (text: unknown) => Date | nu
     shipping_tax_voucher_split: list(r.shipping_tax_voucher_split, 'shipping_tax_voucher_split', key),
     vouchers: list(r.vouchers, 'vouchers', key),
     customer,
-    customer_id: customer ? int(customer.id, 'customer.id', key) : null,
-    reason_cancellation: int(reason, 'reason_cancellation', key),
+    customer_id: customer ? int(customer.id, 'customer.id', key, Number.MAX_SAFE_INTEGER) : null,
+    reason_cancellation: code(reason, 'reason_cancellation', key),
     cashed_co: num(r.cashed_co, 'cashed_co', key),
     cashed_cod: num(r.cashed_cod, 'cashed_cod', key),
     is_storno: r.is_storno === true || r.is_storno === 1 || r.is_storno === '1',
@@ -224,14 +238,14 @@ function parseOrderLine(raw: unknown, key: string): OrderLineRow {
   if (!p) throw new RecordError(`${key} is not an object`, key);
   return {
     line_id: id(p.id, 'products[].id', key),
-    product_id: int(p.product_id, 'products[].product_id', key),
+    product_id: int(p.product_id, 'products[].product_id', key, Number.MAX_SAFE_INTEGER),
     part_number: str(p.part_number),
     part_number_key: str(p.part_number_key),
     quantity: int(p.quantity, 'products[].quantity', key),
     sale_price: num(p.sale_price, 'products[].sale_price', key),
     currency: str(p.currency),
-    vat: num(p.vat, 'products[].vat', key),
-    status: int(p.status, 'products[].status', key),
+    vat: num(p.vat, 'products[].vat', key, 9999),
+    status: code(p.status, 'products[].status', key),
     product_voucher_split: list(p.product_voucher_split, 'products[].product_voucher_split', key),
     raw: p,
   };

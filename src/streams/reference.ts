@@ -1,13 +1,8 @@
-/**
- * The reference stream: `vat/read`, `handling_time/read` and `courier_accounts/read`, each refreshed
- * into the account's table in one transaction (new set written, vanished rows deleted). The static
- * enumerations (statuses, payment modes, cancellation reasons…) are seed data in sql/003, not read.
- */
-import type { QuarantinedRecord } from '../db/quarantine.ts';
+
 import { REFERENCE_TABLES, type ReferenceTable, replaceReference } from '../db/reference.ts';
 import { fromEmagDate } from '../emag/dates.ts';
 import { EmagError } from '../emag/errors.ts';
-import { id, int, num, RecordError, str } from '../emag/records.ts';
+import { code, id, int, num, parseAll, RecordError, str } from '../emag/records.ts';
 import type { StreamContext, StreamFn, StreamOutcome } from './run.ts';
 
 /** A parsed reference row: the table's key and columns, plus the record as eMAG sent it. */
@@ -30,7 +25,7 @@ function object(raw: unknown, what: string): Record<string, unknown> {
 export function parseVatRate(raw: unknown): ReferenceRow {
   const r = object(raw, 'VAT rate');
   const key = str(r.vat_id);
-  return { vat_id: id(r.vat_id, 'vat_id', key), vat_rate: num(r.vat_rate, 'vat_rate', key), is_default: bool(r.is_default, 'is_default', key), raw: r };
+  return { vat_id: id(r.vat_id, 'vat_id', key), vat_rate: num(r.vat_rate, 'vat_rate', key, 9999), is_default: bool(r.is_default, 'is_default', key), raw: r };
 }
 
 /** Parses one `handling_time/read` record: `{id}` (or `{value}`), or a bare number of days. */
@@ -62,11 +57,11 @@ export function parseCourierAccount(raw: unknown): ReferenceRow {
   return {
     account_id: id(r.account_id, 'account_id', key),
     account_display_name: str(r.account_display_name),
-    courier_account_type: int(r.courier_account_type, 'courier_account_type', key),
+    courier_account_type: code(r.courier_account_type, 'courier_account_type', key),
     courier_name: str(r.courier_name),
     courier_account_properties: properties,
     created,
-    status: int(r.status, 'status', key),
+    status: code(r.status, 'status', key),
     pickup_country_code: str(r.pickup_country_code),
     raw: r,
   };
@@ -132,16 +127,7 @@ async function refresh(ctx: StreamContext, source: ReferenceSource, table: Refer
   if (items === null) {
     throw new EmagError('invalid_response', `results of ${source.resource}/read is not a list`, account.name, source.resource, 'read');
   }
-  const rows: ReferenceRow[] = [];
-  const bad: QuarantinedRecord[] = [];
-  for (const item of items) {
-    try {
-      rows.push(source.parse(item));
-    } catch (err) {
-      if (!(err instanceof RecordError)) throw err;
-      bad.push({ key: err.key, reason: err.message, raw: item });
-    }
-  }
+  const { rows, bad } = parseAll<ReferenceRow>(items, source.parse);
   const keepOld = rows.length === 0 && !source.allowEmpty;
   const counts = await sql.begin(async (tx) => {
     await run.quarantine(tx, bad);

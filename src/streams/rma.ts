@@ -14,7 +14,7 @@ import { type OpenRma, openRmas, type RmaRow, rmaDates, upsertRmas } from '../db
 import type { Tx } from '../db/connect.ts';
 import { fromEmagDate, splitWindows, toEmagDate } from '../emag/dates.ts';
 import { EmagError } from '../emag/errors.ts';
-import { id, int, parseAll, RecordError, str } from '../emag/records.ts';
+import { code, id, int, parseAll, RecordError, str } from '../emag/records.ts';
 import { PAGE_SIZE } from './offers.ts';
 import type { StreamContext, StreamFn, StreamOutcome } from './run.ts';
 
@@ -43,10 +43,10 @@ export function parseRma(raw: unknown): RmaRow {
   }
   return {
     emag_id: emagId,
-    order_id: int(r.order_id, 'order_id', key),
-    type: int(r.type, 'type', key),
-    request_status: int(r.request_status, 'request_status', key),
-    return_type: int(r.return_type, 'return_type', key),
+    order_id: int(r.order_id, 'order_id', key, Number.MAX_SAFE_INTEGER),
+    type: code(r.type, 'type', key),
+    request_status: code(r.request_status, 'request_status', key),
+    return_type: code(r.return_type, 'return_type', key),
     return_reason: int(r.return_reason, 'return_reason', key),
     date,
     products: list(r.products),
