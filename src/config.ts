@@ -22,6 +22,9 @@ export const PLATFORMS: Record<string, string> = {
 /** eMAG's published ceilings (§1.5): a configured rate above them is refused. */
 export const EMAG_LIMITS = { ordersPerSecond: 12, otherPerSecond: 3 } as const;
 
+/** Where the status server listens unless EMAG_SYNC_HOST / EMAG_SYNC_PORT say otherwise. */
+export const SERVER_DEFAULTS = { host: '127.0.0.1', port: 8001 } as const;
+
 /** When a stream runs: every N minutes, or on a cron expression. */
 export type Schedule = { kind: 'interval'; minutes: number } | { kind: 'cron'; expression: string };
 
@@ -76,9 +79,9 @@ export interface Config {
   enableScheduledSync: boolean;
   /** Retry a failed run with backoff before its next slot. @default true */
   autoFailover: boolean;
-  /** @default '127.0.0.1' */
+  /** @default SERVER_DEFAULTS.host */
   host: string;
-  /** @default 8001 */
+  /** @default SERVER_DEFAULTS.port */
   port: number;
   /** Bearer token for the control endpoints; null turns them off. */
   adminToken: string | null;
@@ -151,8 +154,8 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     logRetentionDays: p.int('EMAG_LOG_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
     enableScheduledSync: p.bool('EMAG_ENABLE_SCHEDULED_SYNC', true),
     autoFailover: p.bool('EMAG_AUTO_FAILOVER', true),
-    host: env.EMAG_SYNC_HOST?.trim() || '127.0.0.1',
-    port: p.int('EMAG_SYNC_PORT', 8001, { min: 0, max: 65535 }),
+    host: env.EMAG_SYNC_HOST?.trim() || SERVER_DEFAULTS.host,
+    port: p.int('EMAG_SYNC_PORT', SERVER_DEFAULTS.port, { min: 0, max: 65535 }),
     adminToken: env.EMAG_SYNC_ADMIN_TOKEN?.trim() || null,
     ordersStartDate: p.date('EMAG_ORDERS_START_DATE', new Date(Date.now() - 90 * 86_400_000)),
     ordersLookbackMinutes: p.int('EMAG_ORDERS_LOOKBACK_MINUTES', 10, { min: 0, max: 24 * 60 }),

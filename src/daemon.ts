@@ -13,6 +13,8 @@ import { setCatalogPriority } from './db/offers.ts';
 import { unacknowledgedCounts } from './db/orders.ts';
 import { latestRun, markInterrupted } from './db/runs.ts';
 import { budgetsFor } from './emag/budget.ts';
+import { coerceError, scrubSecrets } from './errors.ts';
+import { Disposers } from './disposers.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
@@ -37,11 +39,14 @@ export interface Runtime {
  * process holds). Runs left `running` by a crash of an owned account are marked `interrupted`.
  */
 export async function openRuntime(config: Config, log: Logger, accounts: AccountConfig[], metrics?: Metrics): Promise<Runtime> {
-  const db = await openDatabase(config.databaseUrl, config.dataDir, log);
-  try {
+  const parts = new Disposers();
+  return parts.start(async () => {
+    const db = await openDatabase(config.databaseUrl, config.dataDir, log);
+    parts.defer('database', () => db.close());
     const applied = await migrate(db.sql);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
     const leases = new Leases(db.connect(1, { persistent: true }));
+    parts.defer('account leases', () => leases.releaseAll());
     const owned: AccountConfig[] = [];
     for (const account of accounts) {
       if (await leases.acquire(account.name)) {
@@ -53,22 +58,10 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
       }
     }
     const callLog = new ApiCallLog(db.sql, log);
+    parts.defer('API call log', () => callLog.flush());
     const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog };
-    return {
-      db,
-      deps,
-      leases,
-      owned,
-      close: async () => {
-        await callLog.flush();
-        await leases.releaseAll();
-        await db.close();
-      },
-    };
-  } catch (err) {
-    await db.close().catch(() => {});
-    throw err;
-  }
+    return { db, deps, leases, owned, close: () => parts.dispose() };
+  });
 }
 
 /** A running daemon. */
@@ -80,34 +73,37 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** Starts everything. */
+/**
+ * Starts everything, in order: each part pushes how to stop it onto one stack, so `stop` undoes them
+ * in reverse and a part that fails to start undoes the ones before it. A new part goes where it
+ * belongs in the sequence, with its `defer` right after it started.
+ */
 export async function startDaemon(config: Config, log: Logger, opts: { onFatal?: (err: Error) => void } = {}): Promise<Daemon> {
-  const metrics = new Metrics({ version: VERSION });
-  const enabled = config.accounts.filter((a) => a.enabled);
-  const runtime = await openRuntime(config, log, enabled, metrics);
-  const { sql } = runtime.db;
-  // The daemon's configuration decides the catalog's priority; one-off commands leave it alone.
-  await setCatalogPriority(sql, config.catalogPriority).catch(async (err) => {
-    await runtime.close();
-    throw err;
-  });
-  // The ERP writes account and kind: anything this daemon does not know is counted as `other`, so
-  // a typo cannot create label values without end.
-  const accountNames = new Set(config.accounts.map((a) => a.name));
-  const kinds = new Set<string>(COMMAND_KINDS);
-  metrics.setDatabaseSources({
-    unacknowledged: () => unacknowledgedCounts(sql),
-    commands: async () =>
-      (await commandCounts(sql)).map((c) => ({
-        ...c,
-        account: accountNames.has(c.account) ? c.account : 'other',
-        kind: kinds.has(c.kind) ? c.kind : 'other',
-      })),
-  });
-  const scheduler = new Scheduler(runtime.deps);
-  let server: StatusServer;
-  try {
-    server = await startStatusServer({
+  const parts = new Disposers();
+  const stopFailed = (part: string, err: unknown) => log.error({ part, err: scrubSecrets(coerceError(err).message) }, 'could not stop a part of the daemon');
+  return parts.start(async () => {
+    const metrics = new Metrics({ version: VERSION });
+    const enabled = config.accounts.filter((a) => a.enabled);
+    const runtime = await openRuntime(config, log, enabled, metrics);
+    parts.defer('runtime', () => runtime.close());
+    const { sql } = runtime.db;
+    // The daemon's configuration decides the catalog's priority; one-off commands leave it alone.
+    await setCatalogPriority(sql, config.catalogPriority);
+    // The ERP writes account and kind: anything this daemon does not know is counted as `other`, so
+    // a typo cannot create label values without end.
+    const accountNames = new Set(config.accounts.map((a) => a.name));
+    const kinds = new Set<string>(COMMAND_KINDS);
+    metrics.setDatabaseSources({
+      unacknowledged: () => unacknowledgedCounts(sql),
+      commands: async () =>
+        (await commandCounts(sql)).map((c) => ({
+          ...c,
+          account: accountNames.has(c.account) ? c.account : 'other',
+          kind: kinds.has(c.kind) ? c.kind : 'other',
+        })),
+    });
+    const scheduler = new Scheduler(runtime.deps);
+    const server = await startStatusServer({
       sql,
       config,
       metrics,
@@ -118,73 +114,65 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       database: { where: runtime.db.where, embedded: runtime.db.embedded },
       ownedAccounts: () => runtime.owned.map((a) => a.name),
     });
-  } catch (err) {
-    await runtime.close();
-    throw err;
-  }
-  const lastSuccess = async (account: string, stream: Stream) =>
-    (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
-  let unlisten: (() => Promise<void>) | null = null;
-  if (config.enableScheduledSync) {
-    await scheduler.start(runtime.owned, lastSuccess);
-    // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
-    try {
+    parts.defer('status server', () => server.close());
+    // Stopped before the server closes, so /health answers while runs are being cancelled.
+    parts.defer('scheduler', () => scheduler.stop());
+
+    if (config.enableScheduledSync) {
+      const lastSuccess = async (account: string, stream: Stream) =>
+        (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
+      await scheduler.start(runtime.owned, lastSuccess);
+      // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
       const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
-      unlisten = listening.unlisten;
-    } catch (err) {
-      await scheduler.stop();
-      await server.close();
-      await runtime.close();
-      throw err;
+      parts.defer('LISTEN emag_commands', () =>
+        // The connection may already be gone (the database stopped first): nothing left to undo.
+        listening.unlisten().catch((err) => log.debug({ err: coerceError(err).message }, 'UNLISTEN failed')),
+      );
+    } else {
+      log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
     }
-  } else {
-    log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
-  }
 
-  // A lease lost to another instance (our connection was cut and it took the account over) means two
-  // daemons could sync one account: stop, and let systemd restart us without that account.
-  const leaseCheck = setInterval(() => {
-    runtime.leases.verify().then(
-      (ok) => {
-        if (!ok) {
-          log.fatal('an account lease was lost to another emag-sync instance; stopping');
-          opts.onFatal?.(new Error('account lease lost'));
-        }
-      },
-      (err) => log.warn({ err: (err as Error).message }, 'could not verify the account leases'),
-    );
-  }, 30_000);
-  leaseCheck.unref();
+    // A lease lost to another instance (our connection was cut and it took the account over) means two
+    // daemons could sync one account: stop, and let systemd restart us without that account.
+    const leaseCheck = setInterval(() => {
+      runtime.leases.verify().then(
+        (ok) => {
+          if (!ok) {
+            log.fatal('an account lease was lost to another emag-sync instance; stopping');
+            opts.onFatal?.(new Error('account lease lost'));
+          }
+        },
+        (err) => log.warn({ err: (err as Error).message }, 'could not verify the account leases'),
+      );
+    }, 30_000);
+    leaseCheck.unref();
+    parts.defer('lease check', () => clearInterval(leaseCheck));
 
-  // Retention: shortly after start (a daemon restarted often must still prune), then every 6 hours.
-  const pruneNow = () => {
-    pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
-  };
-  const firstPrune = setTimeout(pruneNow, 60_000);
-  firstPrune.unref();
-  const prune = setInterval(pruneNow, 6 * 3600_000);
-  prune.unref();
-
-  log.info(
-    { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },
-    `emag-sync ${VERSION} started`,
-  );
-  return {
-    runtime,
-    scheduler,
-    server,
-    stop: async () => {
+    // Retention: shortly after start (a daemon restarted often must still prune), then every 6 hours.
+    const pruneNow = () => {
+      pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
+    };
+    const firstPrune = setTimeout(pruneNow, 60_000);
+    firstPrune.unref();
+    const prune = setInterval(pruneNow, 6 * 3600_000);
+    prune.unref();
+    parts.defer('API call log retention', () => {
       clearTimeout(firstPrune);
       clearInterval(prune);
-      clearInterval(leaseCheck);
-      try {
-        await unlisten?.().catch(() => {});
-        await scheduler.stop();
-        await server.close();
-      } finally {
-        await runtime.close();
-      }
-      log.info('emag-sync stopped');
-    },
-  };
+    });
+
+    log.info(
+      { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },
+      `emag-sync ${VERSION} started`,
+    );
+    return {
+      runtime,
+      scheduler,
+      server,
+      stop: async () => {
+        await parts.dispose(stopFailed);
+        log.info('emag-sync stopped');
+      },
+    };
+  }, stopFailed);
 }

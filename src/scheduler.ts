@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Cron } from 'croner';
-import type { AccountConfig, Stream } from './config.ts';
+import type { AccountConfig, Schedule, Stream } from './config.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 import type { RunTrigger } from './db/runs.ts';
 import { type RunMode, type RunResult, executeRun, type SyncDeps } from './streams/run.ts';
@@ -24,13 +24,27 @@ export class RunRefusedError extends Error {
   override name = 'RunRefusedError';
 }
 
+/** The start offset never exceeds this share of the stream's period, so a short schedule keeps its rhythm. */
+export const OFFSET_SHARE_OF_PERIOD = 0.1;
+
 /**
  * Seconds to shift an account stream's jobs by, derived from its name so it is stable across restarts:
  * eMAG asks integrators not to start jobs at round times, and accounts should not fire together.
+ * At least 1 s, under a tenth of the period (`periodSeconds`) and under 3 min, and never a whole
+ * minute: 1–2 s for a stream every 30 s, 1–29 s every 5 min, 1–179 s hourly.
  */
-export function startOffsetSeconds(account: string, stream: string): number {
+export function startOffsetSeconds(account: string, stream: string, periodSeconds: number): number {
   const h = createHash('sha1').update(`${account}/${stream}`).digest().readUInt32BE(0);
-  return 7 + (h % 173); // 7 s .. 3 min, never 0
+  const ceiling = Math.max(2, Math.min(180, Math.floor(periodSeconds * OFFSET_SHARE_OF_PERIOD)));
+  const offset = 1 + (h % (ceiling - 1)); // 1 .. ceiling - 1
+  return offset % 60 === 0 ? offset + 1 : offset;
+}
+
+/** The seconds between two slots of a schedule (for a cron expression, between its next two runs). */
+export function periodSeconds(schedule: Schedule): number {
+  if (schedule.kind === 'interval') return schedule.minutes * 60;
+  const [a, b] = new Cron(schedule.expression, { paused: true }).nextRuns(2);
+  return a && b ? (b.getTime() - a.getTime()) / 1000 : 24 * 3600;
 }
 
 /** Failover retry delay after `failures` consecutive failures: 30 s doubling, capped at 10 min. */
@@ -43,6 +57,8 @@ export function failoverDelayMs(failures: number, firstMs = 30_000): number {
 interface Job {
   account: AccountConfig;
   stream: Stream;
+  /** Seconds after each slot the runs start (see startOffsetSeconds). */
+  offset: number;
   cron: Cron;
   nightly: Cron | null;
   failures: number;
@@ -78,11 +94,10 @@ export class Scheduler {
       if (!account.enabled) continue;
       for (const stream of account.syncTypes) {
         const spec = STREAMS_SPEC[stream];
-        if (!spec) continue;
         const schedule = account.schedules[stream];
-        const offset = startOffsetSeconds(account.name, stream);
+        const offset = startOffsetSeconds(account.name, stream, periodSeconds(schedule));
         const name = `${account.name}/${stream}`;
-        const fire = (mode: RunMode) => () => void this.trigger(account, stream, mode, 'schedule').catch(() => {});
+        const fire = (mode: RunMode) => () => this.#fire(account, stream, mode, 'schedule');
         const last = await lastSuccess(account.name, stream).catch(() => null);
         let due: boolean;
         let cron: Cron;
@@ -104,7 +119,7 @@ export class Scheduler {
         const nightly = spec.nightlyFull
           ? new Cron(`${offset % 60} ${Math.floor(offset / 60) + 1} 2 * * *`, { name: `${name}/nightly`, protect: true }, fire('full'))
           : null;
-        this.#jobs.set(key(account.name, stream), { account, stream, cron, nightly, failures: 0, retry: null });
+        this.#jobs.set(key(account.name, stream), { account, stream, offset, cron, nightly, failures: 0, retry: null });
         // Catch-up runs a moment apart per stream, so accounts do not start in lock-step.
         if (due) setTimeout(fire(spec.defaultMode), 500 + (offset % 5) * 400).unref();
       }
@@ -120,7 +135,6 @@ export class Scheduler {
     if (this.#stopped) return Promise.reject(new RunRefusedError('the daemon is stopping'));
     if (this.#active.has(k)) return Promise.reject(new RunRefusedError(`${account.name}/${stream} is already running`));
     const spec = STREAMS_SPEC[stream];
-    if (!spec) return Promise.reject(new RunRefusedError(`stream ${stream} is not implemented`));
     const abort = new AbortController();
     const run: ActiveRun = { account: account.name, stream, mode, trigger, startedAt: new Date() };
     const done = executeRun(this.#deps, account, stream, spec.fn, { mode, trigger, signal: abort.signal })
@@ -137,17 +151,28 @@ export class Scheduler {
       )
       .finally(() => {
         this.#active.delete(k);
-        if (this.#again.delete(k) && !this.#stopped) void this.trigger(account, stream, mode, trigger).catch(() => {});
+        if (this.#again.delete(k) && !this.#stopped) this.#fire(account, stream, mode, trigger);
       });
     this.#active.set(k, { run, done, abort });
     return done;
   }
 
+  /**
+   * Starts a run nobody awaits (a slot, a poke, a follow-up, a failover). A refusal is logged, not
+   * dropped: it is how an operator learns that a slot was skipped because the last run still goes on.
+   * A run that could not start was already logged by `trigger`.
+   */
+  #fire(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger): void {
+    this.trigger(account, stream, mode, trigger).catch((err) => {
+      if (err instanceof RunRefusedError) this.#deps.log.info({ account: account.name, stream, trigger, reason: err.message }, 'run skipped');
+    });
+  }
+
   #afterRun(account: AccountConfig, stream: Stream, result: RunResult): void {
     if (result.status !== 'failed' && result.status !== 'cancelled' && !this.#stopped) {
       // Follow-up streams (acknowledge right after orders) run now, when the account syncs them.
-      for (const next of STREAMS_SPEC[stream]?.followedBy ?? []) {
-        if (account.syncTypes.includes(next)) void this.trigger(account, next, STREAMS_SPEC[next]?.defaultMode ?? 'full', 'schedule').catch(() => {});
+      for (const next of STREAMS_SPEC[stream].followedBy ?? []) {
+        if (account.syncTypes.includes(next)) this.#fire(account, next, STREAMS_SPEC[next].defaultMode, 'schedule');
       }
     }
     const job = this.#jobs.get(key(account.name, stream));
@@ -166,7 +191,7 @@ export class Scheduler {
     this.#deps.log.warn({ account: account.name, stream, inSeconds: Math.round(delay / 1000), failures: job.failures }, 'failover: retrying the failed run');
     job.retry = setTimeout(() => {
       job.retry = null;
-      void this.trigger(account, stream, STREAMS_SPEC[stream]?.defaultMode ?? 'full', 'failover').catch(() => {});
+      this.#fire(account, stream, STREAMS_SPEC[stream].defaultMode, 'failover');
     }, delay);
     job.retry.unref();
   }
@@ -183,7 +208,7 @@ export class Scheduler {
       this.#again.add(k);
       return;
     }
-    void this.trigger(job.account, stream, STREAMS_SPEC[stream]?.defaultMode ?? 'full', 'schedule').catch(() => {});
+    this.#fire(job.account, stream, STREAMS_SPEC[stream].defaultMode, 'schedule');
   }
 
   /** When the account stream runs next, if it is scheduled. */
@@ -193,7 +218,7 @@ export class Scheduler {
     const next = job.cron.nextRun();
     if (!next) return null;
     const schedule = job.account.schedules[stream];
-    return schedule.kind === 'cron' ? new Date(next.getTime() + startOffsetSeconds(account, stream) * 1000) : next;
+    return schedule.kind === 'cron' ? new Date(next.getTime() + job.offset * 1000) : next;
   }
 
   /** Runs in progress. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import type { Sandbox } from '../src/sandbox/server.ts';
-import { failoverDelayMs, RunRefusedError, Scheduler, startOffsetSeconds } from '../src/scheduler.ts';
+import { failoverDelayMs, OFFSET_SHARE_OF_PERIOD, periodSeconds, RunRefusedError, Scheduler, startOffsetSeconds } from '../src/scheduler.ts';
 import type { SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { harness } from './helpers/setup.ts';
@@ -16,10 +16,39 @@ harness([{ offers: 450 }, { offers: 30 }], { env: { EMAG_AUTO_FAILOVER: 'true', 
 });
 
 test('start offsets are stable per account stream, never zero, and differ between accounts', () => {
-  assert.equal(startOffsetSeconds('main', 'offers'), startOffsetSeconds('main', 'offers'));
-  const offsets = ['main', 'fbe', 'bg', 'hu'].flatMap((a) => ['offers', 'orders', 'rma'].map((s) => startOffsetSeconds(a, s)));
-  assert.ok(offsets.every((o) => o >= 7 && o < 180 && o % 60 !== 0), 'never at a round time');
+  const hourly = 3600;
+  assert.equal(startOffsetSeconds('main', 'offers', hourly), startOffsetSeconds('main', 'offers', hourly));
+  const offsets = ['main', 'fbe', 'bg', 'hu'].flatMap((a) => ['offers', 'orders', 'rma'].map((s) => startOffsetSeconds(a, s, hourly)));
+  assert.ok(offsets.every((o) => o >= 1 && o < 180 && o % 60 !== 0), 'never at a round time');
   assert.ok(new Set(offsets).size > offsets.length / 2, 'spread out');
+});
+
+test('the start offset is bounded by a tenth of the period, and never zero', () => {
+  const names = Array.from({ length: 200 }, (_, i) => `account${i}`);
+  for (const period of [30, 60, 300, 600, 1800, 3600, 86_400]) {
+    const offsets = names.map((a) => startOffsetSeconds(a, 'commands', period));
+    const bound = Math.min(180, Math.max(2, period * OFFSET_SHARE_OF_PERIOD));
+    assert.ok(offsets.every((o) => Number.isInteger(o) && o >= 1 && o < bound), `period ${period} s: offsets ${Math.min(...offsets)}–${Math.max(...offsets)} s within [1, ${bound})`);
+    assert.ok(offsets.every((o) => o % 60 !== 0), `period ${period} s: never a whole minute`);
+    if (period >= 60) assert.ok(new Set(offsets).size > 1, `period ${period} s: accounts spread out`);
+  }
+  // A stream every 30 s first runs again ~30 s after start, not minutes later.
+  assert.ok(startOffsetSeconds('main', 'commands', periodSeconds({ kind: 'interval', minutes: 0.5 })) <= 2);
+  // A cron schedule's period is the gap between its slots.
+  assert.equal(periodSeconds({ kind: 'cron', expression: '*/5 * * * *' }), 300);
+  assert.equal(periodSeconds({ kind: 'cron', expression: '0 3 * * *' }), 86_400);
+});
+
+test('a scheduled run of a stream every 30 s is due again about 30 s after start, not minutes later', async () => {
+  const scheduler = new Scheduler(deps);
+  const main = { ...config.accounts[0], syncTypes: ['commands' as const], schedules: { ...config.accounts[0].schedules, commands: { kind: 'interval' as const, minutes: 0.5 } } };
+  const startedAt = Date.now();
+  await scheduler.start([main], async () => new Date());
+  const next = scheduler.nextRun('main', 'commands');
+  await scheduler.stop();
+  assert.ok(next, 'scheduled');
+  const inMs = next.getTime() - startedAt;
+  assert.ok(inMs >= 30_000 && inMs <= 34_000, `next run in ${inMs} ms`);
 });
 
 test('failover delays grow from ~30 s and are capped at 10 min, with jitter', () => {
