@@ -18,6 +18,8 @@ export interface CommandArgs {
 export interface Command {
   /** One line for the command list of `emag-sync --help`. */
   summary: string;
+  /** What follows the name in that list, e.g. `<account|all>` (the list's left column). @default '' */
+  args?: string;
   /** The whole `--help` text, starting with `Usage:`. */
   usage: string;
   /** Its options (strict: anything else is a usage error). */
