@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test/*.test.ts with node:test through tsx (Node 20's runner does not expand globs),
-// and fails when no test ran, so an empty run can never look green.
+// fails when no test ran, so an empty run can never look green, and prints how long the suite took
+// (it must stay under 4 minutes).
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
@@ -10,6 +11,7 @@ if (files.length === 0) {
   console.error('no test files found in test/');
   process.exit(1);
 }
+const started = performance.now();
 // One file at a time: the rate-limit tests measure real time on a 2-core machine.
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
   stdio: ['inherit', 'pipe', 'inherit'],
@@ -20,6 +22,8 @@ child.stdout.on('data', (chunk) => {
   tail = (tail + chunk.toString()).slice(-4000);
 });
 child.on('close', (code) => {
+  const seconds = Math.round((performance.now() - started) / 1000);
+  console.log(`test suite: ${files.length} file(s) in ${Math.floor(seconds / 60)} min ${seconds % 60} s`);
   const passed = Number(/ℹ pass (\d+)/.exec(tail)?.[1] ?? 0);
   if (code === 0 && passed === 0) {
     console.error('the test run executed no test');
