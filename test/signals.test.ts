@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+import { freePort } from '../src/db/connect.ts';
+import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
+import { FORCED_EXIT_CODE, SAME_SIGNAL_MS } from '../src/signals.ts';
+import { type TestDatabase, testDatabase } from './helpers/db.ts';
+import { sandboxEnv, TEST_ACCOUNTS } from './helpers/setup.ts';
+
+let sandbox: Sandbox;
+let db: TestDatabase;
+const ROOT = new URL('..', import.meta.url).pathname;
+
+before(async () => {
+  // Slow pages, so an offers scan of `main` is still going when the signals arrive.
+  [sandbox, db] = await Promise.all([
+    startSandbox({ accounts: [{ ...TEST_ACCOUNTS[0], offers: 3000 }, { ...TEST_ACCOUNTS[1], offers: 5 }], latencyMs: 300 }),
+    testDatabase(),
+  ]);
+});
+after(async () => {
+  await sandbox?.close();
+  await db?.close();
+});
+
+interface Daemon {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `emag-sync start`, syncing only offers, logging JSON at debug level. */
+async function startDaemon(): Promise<Daemon> {
+  const env = sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(await freePort()), EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_FBE_SYNC_TYPES: 'offers' });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', EMAG_LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c) => (out += c));
+  child.stderr?.on('data', (c) => (out += c));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, output: () => out, exited };
+}
+
+/** The id of main's offers run once it has committed a page. */
+async function runningScan(d: Daemon): Promise<number> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const [row] = await db.sql<{ id: number }[]>`select id from emag_sync_runs where account = 'main' and stream = 'offers' and status = 'running' and pages_done >= 1`;
+    if (row) return row.id;
+    if (d.child.exitCode !== null || Date.now() > end) throw new Error(`no running offers scan:\n${d.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Resolves with the exit code, or kills the daemon and fails after `ms`. */
+async function exitWithin(d: Daemon, ms: number): Promise<number | null> {
+  const timer = setTimeout(() => d.child.kill('SIGKILL'), ms);
+  const code = await d.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+test('one Ctrl-C passed on twice within milliseconds stops gracefully: the run is cancelled, exit 0', async () => {
+  const d = await startDaemon();
+  const runId = await runningScan(d);
+  // What the terminal and npm/tsx do with one Ctrl-C: the same SIGINT twice, a few ms apart.
+  d.child.kill('SIGINT');
+  await new Promise((r) => setTimeout(r, 5));
+  d.child.kill('SIGINT');
+  assert.equal(await exitWithin(d, 20_000), 0, d.output());
+  assert.match(d.output(), /stopping \(send the signal again to force\)/);
+  assert.match(d.output(), /the same signal again \(passed on by npm or tsx\): still stopping gracefully/);
+  assert.doesNotMatch(d.output(), /second signal: exiting now/);
+  assert.match(d.output(), /emag-sync stopped/);
+  const [row] = await db.sql`select status from emag_sync_runs where id = ${runId}`;
+  assert.equal(row.status, 'cancelled');
+  const running = await db.sql`select id from emag_sync_runs where status = 'running'`;
+  assert.equal(running.length, 0, 'no run left running');
+});
+
+test('a second Ctrl-C a moment later forces exit 130 while the graceful stop is still waiting', async () => {
+  const d = await startDaemon();
+  const runId = await runningScan(d);
+  // Hold the run's row, so the graceful stop cannot record the end of the run and keeps waiting.
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let locked: () => void = () => {};
+  const isLocked = new Promise<void>((r) => {
+    locked = r;
+  });
+  const holder = db.sql.begin(async (tx) => {
+    await tx`select id from emag_sync_runs where id = ${runId} for update`;
+    locked();
+    await released;
+  });
+  try {
+    await isLocked;
+    const first = performance.now();
+    d.child.kill('SIGINT');
+    // A person reads "stopping …", then presses Ctrl-C again.
+    await new Promise((r) => setTimeout(r, SAME_SIGNAL_MS + 300));
+    assert.equal(d.child.exitCode, null, `still stopping gracefully after ${Math.round(performance.now() - first)} ms:\n${d.output()}`);
+    d.child.kill('SIGINT');
+    assert.equal(await exitWithin(d, 10_000), FORCED_EXIT_CODE, d.output());
+    assert.match(d.output(), /stopping \(send the signal again to force\)/);
+    assert.match(d.output(), /second signal: exiting now/);
+    assert.doesNotMatch(d.output(), /emag-sync stopped/);
+  } finally {
+    release();
+    await holder;
+  }
+  // Forced: the run was not recorded as ended (the next start marks it interrupted).
+  const [row] = await db.sql`select status from emag_sync_runs where id = ${runId}`;
+  assert.equal(row.status, 'running');
+});
