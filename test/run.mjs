@@ -4,6 +4,7 @@
 // (it must stay under 4 minutes).
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
@@ -16,15 +17,22 @@ const started = performance.now();
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
   stdio: ['inherit', 'pipe', 'inherit'],
 });
-let tail = '';
+let output = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-4000);
+  output += chunk.toString();
 });
 child.on('close', (code) => {
   const seconds = Math.round((performance.now() - started) / 1000);
   console.log(`test suite: ${files.length} file(s) in ${Math.floor(seconds / 60)} min ${seconds % 60} s`);
-  const passed = Number(/ℹ pass (\d+)/.exec(tail)?.[1] ?? 0);
+  // node:test reports a file that declared no test as one passing "test" named after the file.
+  const lines = new Set(output.split('\n').map((l) => l.replace(/ \([\d.]+ms\)$/, '')));
+  const empty = files.filter((f) => lines.has(`✔ ${resolve(f)}`));
+  const passed = Number(/ℹ pass (\d+)/.exec(output.slice(-4000))?.[1] ?? 0);
+  if (empty.length > 0) {
+    console.error(`no test ran in ${empty.join(', ')}`);
+    process.exit(1);
+  }
   if (code === 0 && passed === 0) {
     console.error('the test run executed no test');
     process.exit(1);
