@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
+import { createServer } from 'node:net';
+import { loadConfig } from '../src/config.ts';
+import { startDaemon } from '../src/daemon.ts';
 import { connectUrl, freePort } from '../src/db/connect.ts';
+import { Disposers } from '../src/disposers.ts';
+import { createLogger } from '../src/log.ts';
 import { Leases } from '../src/db/leases.ts';
 import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
@@ -199,4 +204,66 @@ test('the daemon drains the outbox promptly when a command is inserted (LISTEN/N
   const down = cli(['health'], env);
   assert.equal(await exited(down), 2);
   assert.match(down.output(), /fail: no answer from http:\/\/127\.0\.0\.1:\d+\/health/);
+});
+
+test('disposers undo in reverse order, all of them even when one fails, and rethrow the first failure', async () => {
+  const done: string[] = [];
+  const parts = new Disposers();
+  parts.defer('database', () => {
+    done.push('database');
+  });
+  parts.defer('server', async () => {
+    done.push('server');
+    throw new Error('server would not close');
+  });
+  parts.defer('timers', () => {
+    done.push('timers');
+  });
+  const failures: string[] = [];
+  await assert.rejects(
+    parts.dispose((name) => failures.push(name)),
+    /server would not close/,
+  );
+  assert.deepEqual(done, ['timers', 'server', 'database']);
+  assert.deepEqual(failures, ['server']);
+  await parts.dispose();
+  assert.deepEqual(done, ['timers', 'server', 'database'], 'a second dispose does nothing');
+  assert.throws(() => parts.defer('late', () => {}), /already disposed/);
+
+  // A start that fails half-way undoes what it had started, and the start failure is what it throws.
+  const partial = new Disposers();
+  const undone: string[] = [];
+  await assert.rejects(
+    partial.start(async () => {
+      partial.defer('first', () => {
+        undone.push('first');
+      });
+      partial.defer('second', () => {
+        undone.push('second');
+      });
+      throw new Error('third part failed');
+    }),
+    /third part failed/,
+  );
+  assert.deepEqual(undone, ['second', 'first']);
+});
+
+test('a daemon whose start fails half-way (its port is taken) undoes what it started: the leases are free again', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const config = loadConfig(sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(port), EMAG_ENABLE_SCHEDULED_SYNC: 'false' }));
+    await assert.rejects(startDaemon(config, createLogger('silent')), /EADDRINUSE|address already in use/);
+  } finally {
+    blocker.close();
+  }
+  // The account leases were taken before the server failed to listen: they must have been released.
+  const other = new Leases(connectUrl(db.url, 1, { persistent: true }));
+  try {
+    assert.equal(await other.acquire('main'), true, 'main is free for another instance');
+    assert.equal(await other.acquire('fbe'), true, 'fbe is free for another instance');
+  } finally {
+    await other.releaseAll();
+  }
 });

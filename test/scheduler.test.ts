@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { createLogger } from '../src/log.ts';
 import type { Config } from '../src/config.ts';
 import type { Sandbox } from '../src/sandbox/server.ts';
 import { failoverDelayMs, OFFSET_SHARE_OF_PERIOD, periodSeconds, RunRefusedError, Scheduler, startOffsetSeconds } from '../src/scheduler.ts';
@@ -129,4 +131,38 @@ test('a failed run is retried by failover well before its next slot, and not for
   const after = await db.sql`select id from emag_sync_runs where id > ${locked.runId} and trigger = 'failover'`;
   assert.equal(after.length, 0);
   await scheduler.stop();
+});
+
+test('a scheduled run refused because the last one still runs is logged, not dropped', async () => {
+  let found: (entry: Record<string, unknown>) => void = () => {};
+  const skipped = new Promise<Record<string, unknown>>((resolve) => {
+    found = resolve;
+  });
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.msg === 'run skipped') found(entry);
+      }
+      done();
+    },
+  });
+  const scheduler = new Scheduler({ ...deps, log: createLogger('info', sink) });
+  const main = { ...config.accounts[0], syncTypes: ['offers' as const] };
+  // One page that never answers (until the 5-s API timeout) keeps the manual run going.
+  sandbox.fault({ kind: 'hang', count: 1, account: 'main', resource: 'product_offer' });
+  const manual = scheduler.trigger(main, 'offers', 'full', 'manual');
+  // Never synced, so the catch-up run fires within ~2 s, while the manual one still runs.
+  await scheduler.start([main], async () => null);
+  const timeout = setTimeout(() => found({ msg: 'timed out waiting for the "run skipped" log line' }), 10_000);
+  const entry = await skipped;
+  clearTimeout(timeout);
+  assert.equal(entry.msg, 'run skipped');
+  assert.equal(entry.account, 'main');
+  assert.equal(entry.stream, 'offers');
+  assert.equal(entry.trigger, 'schedule');
+  assert.equal(entry.reason, 'main/offers is already running');
+  await scheduler.stop();
+  assert.equal((await manual).status, 'cancelled');
+  sandbox.clearFaults();
 });
