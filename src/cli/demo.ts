@@ -1,7 +1,7 @@
 /**
  * `emag-sync demo`: the sandbox, an embedded PostgreSQL and the daemon, all at once.
  */
-import { loadConfig, readEnv } from '../config.ts';
+import { loadConfig, readEnv, SERVER_DEFAULTS } from '../config.ts';
 import { startDaemon } from '../daemon.ts';
 import { Disposers } from '../disposers.ts';
 import { createLogger } from '../log.ts';
@@ -17,7 +17,7 @@ export const demo: Command = {
 
 Starts the sandbox eMAG API, an embedded PostgreSQL (data in <EMAG_SYNC_DATA_DIR>/demo) and the
 daemon against them. Within a minute both accounts' offers are in the database; the status server
-answers on http://127.0.0.1:8001 (EMAG_SYNC_PORT). Ctrl-C stops everything.
+answers on http://${SERVER_DEFAULTS.host}:${SERVER_DEFAULTS.port} (EMAG_SYNC_PORT). Ctrl-C stops everything.
 
 Options:
   --offers N      offers per account (default 3000)
