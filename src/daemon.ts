@@ -40,6 +40,7 @@ export interface Runtime {
  */
 export async function openRuntime(config: Config, log: Logger, accounts: AccountConfig[], metrics?: Metrics): Promise<Runtime> {
   const parts = new Disposers();
+  const closeFailed = (part: string, err: unknown) => log.warn({ part, err: scrubSecrets(coerceError(err).message) }, 'could not close a part of the runtime');
   return parts.start(async () => {
     const db = await openDatabase(config.databaseUrl, config.dataDir, log);
     parts.defer('database', () => db.close());
@@ -60,8 +61,8 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     const callLog = new ApiCallLog(db.sql, log);
     parts.defer('API call log', () => callLog.flush());
     const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog };
-    return { db, deps, leases, owned, close: () => parts.dispose() };
-  });
+    return { db, deps, leases, owned, close: () => parts.dispose(closeFailed) };
+  }, closeFailed);
 }
 
 /** A running daemon. */
