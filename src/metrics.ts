@@ -3,7 +3,7 @@
  * class and result — never SKUs, order ids or emails.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallEvent } from './emag/client.ts';
+import type { CallEvent } from './emag/call-event.ts';
 
 /** Queries behind the gauges that describe the database rather than this process. */
 export interface DatabaseSources {

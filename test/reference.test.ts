@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
-import { RecordError } from '../src/emag/records.ts';
+import { RecordError } from '../src/emag/quirks.ts';
+import { parseCourierAccount, parseHandlingTime, parseVatRate } from '../src/emag/reference-records.ts';
 import { parseLocal, type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { readCourierAccounts, readHandlingTime, readVat } from '../src/sandbox/reference.ts';
-import { parseCourierAccount, parseHandlingTime, parseVatRate, referenceStream } from '../src/streams/reference.ts';
+import { referenceStream } from '../src/streams/reference.ts';
 import { executeRun, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
 import { harness, syncDeps } from './helpers/setup.ts';

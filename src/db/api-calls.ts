@@ -2,7 +2,7 @@
  * The SQL that owns `emag_api_calls`: every eMAG attempt, written in small batches so logging never
  * slows a sync, and pruned after the retention period.
  */
-import type { CallEvent } from '../emag/client.ts';
+import type { CallEvent } from '../emag/call-event.ts';
 import type { Logger } from '../log.ts';
 import type { Sql } from './connect.ts';
 

@@ -3,7 +3,7 @@
  * that follows a completed full scan.
  */
 import { createHash } from 'node:crypto';
-import type { OfferRow } from '../emag/records.ts';
+import type { OfferRow } from '../emag/offer-record.ts';
 import type { Db, Sql } from './connect.ts';
 
 /** What one page's upsert did. */
@@ -164,4 +164,13 @@ export async function mirrorOffers(db: Db, account: string, ids: number[]): Prom
     select id, sale_price, recommended_price, min_sale_price, max_sale_price, status, stock, handling_time, vat_id, updated_at
     from emag_offers where account = ${account} and id = any(${db.array(ids)}::bigint[])`;
   return new Map(rows.map(({ id, updated_at, ...values }) => [Number(id), { values, updatedAt: updated_at }]));
+}
+
+/** The price bounds the mirror holds for a live offer (what an offer_update is checked against), or null. */
+export async function mirroredPrices(db: Db, account: string, id: number): Promise<{ sale_price: number | null; min_sale_price: number | null; max_sale_price: number | null } | null> {
+  const [row] = await db<{ sale_price: string | null; min_sale_price: string | null; max_sale_price: string | null }[]>`
+    select sale_price, min_sale_price, max_sale_price from emag_offers where account = ${account} and id = ${id} and deleted_at is null`;
+  if (!row) return null;
+  const n = (v: string | null) => (v === null ? null : Number(v));
+  return { sale_price: n(row.sale_price), min_sale_price: n(row.min_sale_price), max_sale_price: n(row.max_sale_price) };
 }

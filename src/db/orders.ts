@@ -2,7 +2,7 @@
  * The SQL that owns `emag_orders` and `emag_order_lines`: upserts that write only changed orders,
  * replacing a changed order's lines in the same transaction (lines eMAG removed disappear).
  */
-import type { OrderRow } from '../emag/records.ts';
+import type { OrderRow } from '../emag/order-record.ts';
 import type { Db, Sql } from './connect.ts';
 import { contentHash, type UpsertCounts } from './offers.ts';
 
@@ -101,4 +101,10 @@ export async function unacknowledgedCounts(db: Db): Promise<Map<string, number>>
   const rows = await db<{ account: string; n: string }[]>`
     select account, count(*) as n from emag_orders where status = 1 and type = 3 and acknowledged_at is null group by account`;
   return new Map(rows.map((r) => [r.account, Number(r.n)]));
+}
+
+/** The status and type the mirror holds for an order (what an order command is checked against), or null. */
+export async function mirroredOrder(db: Db, account: string, id: number): Promise<{ status: number; type: number | null } | null> {
+  const [row] = await db<{ status: number; type: number | null }[]>`select status, type from emag_orders where account = ${account} and id = ${id}`;
+  return row ?? null;
 }

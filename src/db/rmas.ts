@@ -2,28 +2,12 @@
  * The SQL that owns `emag_rmas`: page upserts that write only what changed, and the returns that
  * are not final yet. (The stream's date cursor lives in `emag_checkpoints`, see checkpoints.ts.)
  */
-import { contentHash, type UpsertCounts } from './offers.ts';
+import type { RmaRow } from '../emag/rma-record.ts';
 import type { Db, Sql } from './connect.ts';
+import { contentHash, type UpsertCounts } from './offers.ts';
 
 /** Statuses a return never leaves: 4 refused, 5 canceled, 7 finalized. */
 export const FINAL_RMA_STATUSES: readonly number[] = [4, 5, 7];
-
-/** The return columns we keep, besides the whole record as JSONB. */
-export interface RmaRow {
-  emag_id: number;
-  order_id: number | null;
-  type: number | null;
-  request_status: number | null;
-  return_type: number | null;
-  return_reason: number | null;
-  /** ISO instant (converted from Bucharest local time), or null when eMAG sent none. */
-  date: string | null;
-  products: unknown[];
-  customer_name: string | null;
-  awbs: unknown[];
-  status_history: unknown[];
-  raw: Record<string, unknown>;
-}
 
 /** A return that is not final yet: the stream re-reads it until it is. */
 export interface OpenRma {
@@ -87,4 +71,10 @@ export async function rmaDates(sql: Sql, account: string, from: number, to: numb
     where account = ${account} and date between ${new Date(from)} and ${new Date(to)}
     order by date`;
   return rows.map((r) => Number(r.ms));
+}
+
+/** The request status the mirror holds for a return (what an rma_status command is checked against), or null. */
+export async function mirroredRmaStatus(db: Db, account: string, emagId: number): Promise<{ request_status: number | null } | null> {
+  const [row] = await db<{ request_status: number | null }[]>`select request_status from emag_rmas where account = ${account} and emag_id = ${emagId}`;
+  return row ?? null;
 }

@@ -4,22 +4,8 @@
  */
 import ky, { type KyInstance } from 'ky';
 import type { AccountBudget } from './budget.ts';
+import type { CallEvent } from './call-event.ts';
 import { EmagError, type EmagErrorKind, kindOfMessages } from './errors.ts';
-
-/** One HTTP attempt, reported to whoever records metrics and the call log. */
-export interface CallEvent {
-  account: string;
-  resource: string;
-  action: string;
-  /** HTTP status, or 0 when no answer came (network error or timeout). */
-  status: number;
-  durationMs: number;
-  /** Time spent waiting for the rate budget before sending. */
-  waitedMs: number;
-  /** The error kind when the attempt failed. */
-  error: EmagErrorKind | null;
-  attempt: number;
-}
 
 /** Options of one account's client. */
 export interface EmagClientOptions {

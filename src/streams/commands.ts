@@ -4,10 +4,10 @@
  * applies the conflict strategy to offer and stock changes, sends them under the account's budget,
  * and writes every outcome back on its row.
  */
-import { screenConflicts, sendAttachment, sendOfferBatch, sendOrderChange, sendRmaStatus, sendStock } from '../commands/execute.ts';
-import { InvalidCommand, type ValidCommand, validateCommand } from '../commands/validate.ts';
 import { type CommandOutcome, type CommandRow, claimCommands, failUnknownAccounts, finishCommand } from '../db/commands.ts';
-import { EmagError } from '../emag/errors.ts';
+import { coerceError } from '../errors.ts';
+import { screenConflicts, sendAttachment, sendOfferBatch, sendOrderChange, sendRmaStatus, sendStock } from '../outbox/execute.ts';
+import { InvalidCommand, type ValidCommand, validateCommand } from '../outbox/validate.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
 /** Commands claimed at a time. */
@@ -79,7 +79,7 @@ export function commandsStream(opts: { claimant?: string } = {}) {
         }
       } catch (err) {
         // eMAG unreachable, rate limited beyond retries, or the daemon stopping: back to the queue.
-        const reason = err instanceof EmagError ? err.message : (err as Error).message;
+        const reason = coerceError(err).message;
         for (const cmd of unfinished) await finish(cmd, { status: 'pending', error: `not settled yet: ${reason}` });
         unfinished.clear();
         if (!signal.aborted) throw err;

@@ -5,13 +5,11 @@
  */
 import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
 import { upsertOrders } from '../db/orders.ts';
-import type { EmagClient } from '../emag/client.ts';
-import { type DateWindow, fromEmagDate, splitWindows, toEmagDate } from '../emag/dates.ts';
-import { EmagError } from '../emag/errors.ts';
-import { parseAll, parseOrder } from '../emag/records.ts';
-import type { RunHandle, StreamContext, StreamOutcome } from './run.ts';
+import { type DateWindow, splitWindows, toEmagDate } from '../emag/dates.ts';
+import { parseOrder } from '../emag/order-record.ts';
+import { readPages } from '../emag/pages.ts';
+import type { StreamContext, StreamOutcome } from './run.ts';
 
-const PAGE_SIZE = 100;
 /** How far back a `full` orders run re-reads, whatever the cursor says (the nightly wide re-scan). */
 export const RESCAN_DAYS = 3;
 /** Re-reads of one window when its count says paging shifted while we read it. */
@@ -22,31 +20,10 @@ interface OrdersCursor {
   until: string;
 }
 
-
-/** Reads one order by id (its type given), or null when eMAG does not return it. */
-export async function readOrder(client: EmagClient, orderId: number, type: number, signal?: AbortSignal): Promise<unknown | null> {
-  const results = await client.read<unknown>('order', { id: orderId, type, currentPage: 1, itemsPerPage: 1 }, signal);
-  return Array.isArray(results) && results.length > 0 ? results[0] : null;
-}
-
-/**
- * Stores one page of orders (and its quarantined records) in a transaction. `counted: false` keeps
- * the run's item counters for the caller (the acknowledge stream counts acknowledgements instead).
- */
-export async function storeOrders(ctx: StreamContext, items: unknown[], counted = true): Promise<void> {
-  const { rows, bad } = parseAll(items, (raw) => parseOrder(raw, fromEmagDate));
-  const counts = await ctx.sql.begin(async (tx) => {
-    await ctx.run.quarantine(tx, bad);
-    return upsertOrders(tx, ctx.account.name, rows);
-  });
-  if (counted) count(ctx.run, items.length, counts);
-}
-
-function count(run: RunHandle, seen: number, c: { inserted: number; updated: number; unchanged: number }): void {
-  run.counters.items_seen += seen;
-  run.counters.items_inserted += c.inserted;
-  run.counters.items_updated += c.updated;
-  run.counters.items_unchanged += c.unchanged;
+/** An order's id as read, for the paging guard and the window's tally (quarantined records count: they were in the window). */
+function orderKey(item: unknown): number | undefined {
+  const id = Number((item as { id?: unknown })?.id);
+  return Number.isInteger(id) ? id : undefined;
 }
 
 /**
@@ -57,26 +34,19 @@ async function readWindow(ctx: StreamContext, w: DateWindow, filter: Record<stri
   const { client, account, run, signal } = ctx;
   const body = { ...filter, modifiedAfter: toEmagDate(w.from), modifiedBefore: toEmagDate(w.to) };
   for (let attempt = 1; ; attempt++) {
-    const seen = new Set<number>();
-    for (let page = 1; ; page++) {
-      const items = await client.read<unknown>('order', { ...body, currentPage: page, itemsPerPage: PAGE_SIZE }, signal);
-      if (!Array.isArray(items)) throw new EmagError('invalid_response', `results of page ${page} is not a list`, account.name, 'order', 'read');
-      const last = items.length < PAGE_SIZE;
-      await storeOrders(ctx, items);
-      // Quarantined records count as seen: they were in the window.
-      const before = seen.size;
-      for (const item of items) {
-        const id = Number((item as { id?: unknown })?.id);
-        if (Number.isInteger(id)) seen.add(id);
-      }
-      // A full page of nothing new means eMAG ignored the paging: stop rather than loop forever.
-      if (!last && seen.size === before) {
-        throw new EmagError('invalid_response', `page ${page} repeated orders already read: paging is not advancing`, account.name, 'order', 'read');
-      }
-      run.counters.pages_done++;
-      await run.progress(cursor);
-      if (last) break;
-    }
+    const { keys: seen } = await readPages({
+      client,
+      resource: 'order',
+      body,
+      signal,
+      keyOf: orderKey,
+      onPage: async (items) => {
+        const { counts } = await run.store(items, parseOrder, (tx, rows) => upsertOrders(tx, account.name, rows));
+        run.count(items.length, counts);
+        run.counters.pages_done++;
+        await run.progress(cursor);
+      },
+    });
     // Offset paging shifts while orders leave or enter the window as we read it. eMAG's count of the
     // window, taken afterwards, catches a read that came out short; the lookback overlap and the
     // nightly re-scan catch the rest.

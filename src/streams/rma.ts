@@ -10,53 +10,16 @@
  *    few requests as possible (see `planReread`), since the 3 req/s budget is shared with offers.
  */
 import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
-import { type OpenRma, openRmas, type RmaRow, rmaDates, upsertRmas } from '../db/rmas.ts';
 import type { Tx } from '../db/connect.ts';
-import { fromEmagDate, splitWindows, toEmagDate } from '../emag/dates.ts';
-import { EmagError } from '../emag/errors.ts';
-import { code, id, int, parseAll, RecordError, str } from '../emag/records.ts';
-import { PAGE_SIZE } from './offers.ts';
+import { type OpenRma, openRmas, rmaDates, upsertRmas } from '../db/rmas.ts';
+import { splitWindows, toEmagDate } from '../emag/dates.ts';
+import { inPool, PAGE_SIZE, pagesInFlight, readList, readPages } from '../emag/pages.ts';
+import { parseRma } from '../emag/rma-record.ts';
 import type { StreamContext, StreamFn, StreamOutcome } from './run.ts';
 
 /** The widest date window sent to eMAG (it rejects windows over one month; 30 days fits every month). */
 export const MAX_WINDOW_DAYS = 30;
 const DAY_MS = 86_400_000;
-
-/** A list field that may arrive as a list, `[]`-for-empty, a keyed object (PHP arrays) or nothing. */
-function list(v: unknown): unknown[] {
-  if (Array.isArray(v)) return v;
-  if (v && typeof v === 'object') return Object.values(v);
-  return [];
-}
-
-/** Parses one `rma/read` record; throws RecordError for what cannot be stored. */
-export function parseRma(raw: unknown): RmaRow {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new RecordError('return request is not an object', null);
-  const r = raw as Record<string, unknown>;
-  const key = str(r.emag_id);
-  const emagId = id(r.emag_id, 'emag_id', key);
-  let date: string | null = null;
-  if (r.date !== null && r.date !== undefined && r.date !== '') {
-    const d = fromEmagDate(r.date);
-    if (!d) throw new RecordError(`date is not a YYYY-mm-dd HH:ii:ss date: ${JSON.stringify(r.date).slice(0, 60)}`, key);
-    date = d.toISOString();
-  }
-  return {
-    emag_id: emagId,
-    order_id: int(r.order_id, 'order_id', key, Number.MAX_SAFE_INTEGER),
-    type: code(r.type, 'type', key),
-    request_status: code(r.request_status, 'request_status', key),
-    return_type: code(r.return_type, 'return_type', key),
-    return_reason: int(r.return_reason, 'return_reason', key),
-    date,
-    products: list(r.products),
-    customer_name: str(r.customer_name),
-    awbs: list(r.awbs),
-    status_history: list(r.status_history),
-    raw: r,
-  };
-}
-
 
 /**
  * One way of re-reading open returns: a date window paged through (`from`/`to` are the epoch ms to
@@ -164,25 +127,19 @@ export function rmaStream(): StreamFn {
     counters.pages_total = windows.length;
     await run.progress({ until: until?.toISOString() ?? null });
 
-    /** Reads one page and stores it (plus `onPage`, e.g. the cursor move) in one transaction. */
-    const readPage = async (body: object, onPage?: (tx: Tx, items: unknown[]) => Promise<void>): Promise<unknown[]> => {
-      // The API defaults to type 3: an FBE account must ask for its type 2 returns.
-      const results = await client.read<unknown>('rma', { type: account.orderType, ...body }, signal);
-      if (!Array.isArray(results)) throw new EmagError('invalid_response', 'results of rma/read is not a list', account.name, 'rma', 'read');
-      const { rows, bad } = parseAll(results, parseRma);
-      const counts = await sql.begin(async (tx) => {
-        await run.quarantine(tx, bad);
-        const c = await upsertRmas(tx, account.name, rows);
-        if (onPage) await onPage(tx, results);
+    // The API defaults to type 3: an FBE account must ask for its type 2 returns.
+    const type = account.orderType;
+
+    /** Stores one page of returns (plus `also`, e.g. the cursor move) in one transaction, and counts it. */
+    const store = async (items: unknown[], also?: (tx: Tx) => Promise<void>) => {
+      const { rows, counts } = await run.store(items, parseRma, async (tx, rmas) => {
+        const c = await upsertRmas(tx, account.name, rmas);
+        if (also) await also(tx);
         return c;
       });
       for (const r of rows) seen.add(r.emag_id);
       counters.pages_done++;
-      counters.items_seen += results.length;
-      counters.items_inserted += counts.inserted;
-      counters.items_updated += counts.updated;
-      counters.items_unchanged += counts.unchanged;
-      return results;
+      run.count(items.length, counts);
     };
 
     /**
@@ -190,23 +147,21 @@ export function rmaStream(): StreamFn {
      * `grow` raises pages_total by one for each full page. Returns false when stopped early (cancelled or capped).
      */
     const readWindow = async (range: { date_start: string; date_end: string }, grow: boolean, onEnd?: (tx: Tx) => Promise<void>): Promise<boolean> => {
-      const inWindow = new Set<unknown>();
-      for (let page = 1; ; page++) {
-        if (signal.aborted || counters.pages_done >= pageCap) return false;
-        const items = await readPage({ ...range, currentPage: page, itemsPerPage: PAGE_SIZE }, async (tx, got) => {
-          if (got.length < PAGE_SIZE && onEnd) await onEnd(tx);
-        });
-        const before = inWindow.size;
-        for (const item of items) inWindow.add((item as { emag_id?: unknown })?.emag_id);
-        // A full page of nothing new means eMAG ignored the paging: stop rather than loop forever.
-        if (items.length >= PAGE_SIZE && inWindow.size === before) {
-          throw new EmagError('invalid_response', `page ${page} repeated returns already read: paging is not advancing`, account.name, 'rma', 'read');
-        }
-        // A full page means one more page; a planned re-read window already counted it.
-        if (items.length >= PAGE_SIZE) counters.pages_total = Math.max((counters.pages_total ?? 0) + (grow ? 1 : 0), counters.pages_done + 1);
-        await run.progress({ until: until?.toISOString() ?? null });
-        if (items.length < PAGE_SIZE) return true;
-      }
+      const { complete } = await readPages({
+        client,
+        resource: 'rma',
+        body: { type, ...range },
+        signal,
+        keyOf: (item) => (item as { emag_id?: unknown })?.emag_id,
+        stop: () => signal.aborted || counters.pages_done >= pageCap,
+        onPage: async (items, _page, last) => {
+          await store(items, last ? onEnd : undefined);
+          // A full page means one more page; a planned re-read window already counted it.
+          if (!last) counters.pages_total = Math.max((counters.pages_total ?? 0) + (grow ? 1 : 0), counters.pages_done + 1);
+          await run.progress({ until: until?.toISOString() ?? null });
+        },
+      });
+      return complete;
     };
 
     // Part 1: new returns. The cursor moves in the transaction of each window's last page.
@@ -240,23 +195,12 @@ export function rmaStream(): StreamFn {
       }
       // One emag_id per request (eMAG documents no list filter); several in flight, the budget paces them.
       let next = 0;
-      let failure: unknown = null;
-      const worker = async () => {
-        while (failure === null && next < step.rmas.length && !signal.aborted && counters.pages_done < pageCap) {
-          const emagId = step.rmas[next++];
-          try {
-            await readPage({ emag_id: emagId, currentPage: 1, itemsPerPage: PAGE_SIZE });
-          } catch (err) {
-            if (!signal.aborted) failure ??= err;
-            return;
-          }
-          if (!seen.has(emagId)) missing.push(emagId);
-          await run.progress();
-        }
-      };
-      const inFlight = Math.max(2, Math.ceil(account.otherRps * 2));
-      await Promise.all(Array.from({ length: Math.min(inFlight, step.rmas.length) }, worker));
-      if (failure !== null) throw failure;
+      const nextId = () => (next < step.rmas.length && counters.pages_done < pageCap ? step.rmas[next++] : undefined);
+      await inPool(pagesInFlight(account.otherRps), signal, nextId, async (emagId) => {
+        await store(await readList(client, 'rma', { type, emag_id: emagId, currentPage: 1, itemsPerPage: PAGE_SIZE }, signal));
+        if (!seen.has(emagId)) missing.push(emagId);
+        await run.progress();
+      });
       if (signal.aborted || next < step.rmas.length) return stopped(signal, counters.pages_done, log, account.maxPages);
     }
     if (missing.length > 0) {

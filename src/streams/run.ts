@@ -5,12 +5,13 @@
 import { setMaxListeners } from 'node:events';
 import type { AccountConfig, Config, Stream } from '../config.ts';
 import type { ApiCallLog } from '../db/api-calls.ts';
-import type { Db, Sql } from '../db/connect.ts';
+import type { Db, Sql, Tx } from '../db/connect.ts';
 import { quarantine as storeQuarantine, type QuarantinedRecord } from '../db/quarantine.ts';
 import { createRun, emptyCounters, finishRun, type RunCounters, type RunStatus, type RunTrigger, saveProgress } from '../db/runs.ts';
 import type { AccountBudget } from '../emag/budget.ts';
 import { EmagClient } from '../emag/client.ts';
 import { EmagError } from '../emag/errors.ts';
+import { parseAll } from '../emag/quirks.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -84,6 +85,28 @@ export class RunHandle {
     this.metrics?.quarantined.inc({ account: this.account, stream: this.stream }, records.length);
   }
 
+  /**
+   * Parses records eMAG sent and, in one transaction, quarantines the ones that do not parse and
+   * hands the rest to `write` (the upsert, and whatever must commit with it, like a cursor).
+   */
+  async store<T, C>(items: unknown[], parse: (raw: unknown) => T, write: (tx: Tx, rows: T[]) => Promise<C>): Promise<{ rows: T[]; counts: C }> {
+    const { rows, bad } = parseAll(items, parse);
+    const counts = (await this.sql.begin(async (tx) => {
+      await this.quarantine(tx, bad);
+      return write(tx, rows);
+    })) as C;
+    return { rows, counts };
+  }
+
+  /** Adds a stored page to the counters: `seen` records read, and what the write did with them. */
+  count(seen: number, c: { inserted: number; updated: number; unchanged: number; deleted?: number }): void {
+    this.counters.items_seen += seen;
+    this.counters.items_inserted += c.inserted;
+    this.counters.items_updated += c.updated;
+    this.counters.items_unchanged += c.unchanged;
+    this.counters.items_deleted += c.deleted ?? 0;
+  }
+
   /** Waits for pending progress writes. */
   settled(): Promise<void> {
     return this.#saving;
@@ -101,6 +124,15 @@ export interface RunResult {
   error: string | null;
   /** The error's kind when it was an eMAG error (auth, rate_limited, …). */
   errorKind: string | null;
+}
+
+/**
+ * The error text of a cancelled run, from the abort signal's reason ("the daemon is stopping",
+ * "interrupted", …); just "cancelled" when the reason says no more.
+ */
+function cancellation(reason: unknown): string {
+  const why = reason instanceof Error && reason.name !== 'AbortError' ? reason.message : typeof reason === 'string' ? reason : '';
+  return why === '' || why === 'cancelled' ? 'cancelled' : `cancelled: ${scrubSecrets(why)}`;
 }
 
 /** Runs one stream of one account to its end, recording everything. Never throws for sync failures. */
@@ -151,7 +183,7 @@ export async function executeRun(
     const e = coerceError(err);
     if (signal.aborted) {
       status = 'cancelled';
-      error = 'cancelled: the daemon is stopping';
+      error = cancellation(signal.reason);
     } else {
       status = 'failed';
       error = scrubSecrets(e.message);

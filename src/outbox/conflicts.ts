@@ -4,7 +4,7 @@
  * whether the command is sent, dropped, or parked for a person.
  */
 import type { ConflictStrategy } from '../config.ts';
-import type { OfferRow } from '../emag/records.ts';
+import type { OfferRow } from '../emag/offer-record.ts';
 
 /** The values an offer/stock command wants to set, by field name. */
 export type TargetValues = Record<string, number>;

@@ -8,13 +8,12 @@ import { insertConflict, markSent } from '../db/commands.ts';
 import { applyOfferChange, mirrorOffers } from '../db/offers.ts';
 import { upsertRmas } from '../db/rmas.ts';
 import { EmagError } from '../emag/errors.ts';
+import { readOffersById, readRma } from '../emag/lookups.ts';
+import { parseRma } from '../emag/rma-record.ts';
 import { orderMoveAllowed } from '../emag/rules.ts';
-import { acknowledgeOrder } from '../streams/acknowledge.ts';
-import { readOffersById } from '../streams/offers.ts';
-import { readOrder, storeOrders } from '../streams/orders.ts';
-import { parseRma } from '../streams/rma.ts';
-import type { StreamContext } from '../streams/run.ts';
+import { acknowledgeOrder, refreshOrder } from './acknowledge.ts';
 import { currentValue, decide, sameValue, type TargetValues } from './conflicts.ts';
+import type { OutboxContext } from './context.ts';
 import type { ValidCommand } from './validate.ts';
 
 /** eMAG's limit of entities per save. */
@@ -41,7 +40,7 @@ function targetOf(v: Valid<'stock_update'> | Valid<'offer_update'>): TargetValue
  * and the outcomes of the others (conflicts, offers missing on eMAG).
  */
 export async function screenConflicts(
-  ctx: StreamContext,
+  ctx: OutboxContext,
   items: Array<{ cmd: CommandRow; v: Valid<'stock_update'> | Valid<'offer_update'> }>,
 ): Promise<{ send: typeof items; outcomes: Map<number, CommandOutcome> }> {
   const outcomes = new Map<number, CommandOutcome>();
@@ -97,7 +96,7 @@ export async function screenConflicts(
 }
 
 /** `PATCH offer_stock/{id}`; the mirror takes the new stock when eMAG accepts it. */
-export async function sendStock(ctx: StreamContext, cmd: CommandRow, v: Valid<'stock_update'>): Promise<CommandOutcome> {
+export async function sendStock(ctx: OutboxContext, cmd: CommandRow, v: Valid<'stock_update'>): Promise<CommandOutcome> {
   await markSent(ctx.sql, [cmd.id]);
   try {
     await ctx.client.call('offer_stock', String(v.id), { stock: v.stock }, { method: 'PATCH', idempotent: true, signal: ctx.signal });
@@ -115,7 +114,7 @@ export async function sendStock(ctx: StreamContext, cmd: CommandRow, v: Valid<'s
  * soon as it is known, so a later failure cannot lose what eMAG already accepted.
  */
 export async function sendOfferBatch(
-  ctx: StreamContext,
+  ctx: OutboxContext,
   items: Array<{ cmd: CommandRow; v: Valid<'offer_update'> }>,
   settle: (cmd: CommandRow, outcome: CommandOutcome) => Promise<void>,
 ): Promise<void> {
@@ -140,18 +139,11 @@ export async function sendOfferBatch(
   for (let i = 0; i < items.length; i += SAVE_BATCH) await send(items.slice(i, i + SAVE_BATCH));
 }
 
-/** The order as eMAG has it now (stored in the mirror too), or null. */
-async function currentOrder(ctx: StreamContext, orderId: number, type = 3): Promise<Record<string, unknown> | null> {
-  const order = (await readOrder(ctx.client, orderId, type, ctx.signal)) as Record<string, unknown> | null;
-  if (order) await storeOrders(ctx, [order], false);
-  return order;
-}
-
 /**
  * Sends a write whose repetition would do harm, settling an unknown outcome by reading: `applied`
  * tells from eMAG's current state whether the write took effect.
  */
-async function sendOnce(ctx: StreamContext, cmd: CommandRow, send: () => Promise<unknown>, applied: () => Promise<boolean>): Promise<CommandOutcome | null> {
+async function sendOnce(ctx: OutboxContext, cmd: CommandRow, send: () => Promise<unknown>, applied: () => Promise<boolean>): Promise<CommandOutcome | null> {
   await markSent(ctx.sql, [cmd.id]);
   try {
     await send();
@@ -170,9 +162,9 @@ async function sendOnce(ctx: StreamContext, cmd: CommandRow, send: () => Promise
 }
 
 /** Cancels or moves an order: read it, acknowledge it first if still new, then `order/save` the order as read, changed. */
-export async function sendOrderChange(ctx: StreamContext, cmd: CommandRow, v: Valid<'order_cancel'> | Valid<'order_status'>): Promise<CommandOutcome> {
+export async function sendOrderChange(ctx: OutboxContext, cmd: CommandRow, v: Valid<'order_cancel'> | Valid<'order_status'>): Promise<CommandOutcome> {
   const target = v.kind === 'order_cancel' ? 0 : v.status;
-  let order = await currentOrder(ctx, v.orderId);
+  let order = await refreshOrder(ctx, v.orderId);
   if (!order) return { status: 'failed', error: `order ${v.orderId} was not found on eMAG` };
   if (Number(order.status) === target) return { status: 'done', result: { status: target, note: 'already in that status on eMAG' } };
   if (Number(order.status) === 1) {
@@ -180,7 +172,7 @@ export async function sendOrderChange(ctx: StreamContext, cmd: CommandRow, v: Va
     // the acknowledge ledger, so the acknowledge stream does not send it a second time.
     const ack = await acknowledgeOrder(ctx, v.orderId);
     if (ack.state === 'failed') return { status: 'failed', error: `acknowledging first failed: ${ack.error}` };
-    order = await currentOrder(ctx, v.orderId);
+    order = await refreshOrder(ctx, v.orderId);
     if (!order) return { status: 'failed', error: `order ${v.orderId} vanished after acknowledging` };
     if (Number(order.status) === target) return { status: 'done', result: { status: target } };
   }
@@ -191,17 +183,17 @@ export async function sendOrderChange(ctx: StreamContext, cmd: CommandRow, v: Va
     ctx,
     cmd,
     () => ctx.client.call('order', 'save', [changed], { idempotent: false, signal: ctx.signal }),
-    async () => Number((await currentOrder(ctx, v.orderId))?.status) === target,
+    async () => Number((await refreshOrder(ctx, v.orderId))?.status) === target,
   );
   if (outcome) return outcome;
-  await currentOrder(ctx, v.orderId);
+  await refreshOrder(ctx, v.orderId);
   return { status: 'done', result: { status: target, ...(v.kind === 'order_cancel' ? { reason: v.reason } : {}) } };
 }
 
 /** Attaches an invoice (or other document) to an order, once: an attachment with the same URL means done. */
-export async function sendAttachment(ctx: StreamContext, cmd: CommandRow, v: Valid<'invoice_attach'>): Promise<CommandOutcome> {
+export async function sendAttachment(ctx: OutboxContext, cmd: CommandRow, v: Valid<'invoice_attach'>): Promise<CommandOutcome> {
   const hasIt = async () => {
-    const order = await currentOrder(ctx, v.orderId, v.orderType);
+    const order = await refreshOrder(ctx, v.orderId, v.orderType);
     const attachments = Array.isArray(order?.attachments) ? (order.attachments as Array<{ url?: unknown }>) : [];
     return attachments.some((a) => a?.url === v.url);
   };
@@ -213,16 +205,16 @@ export async function sendAttachment(ctx: StreamContext, cmd: CommandRow, v: Val
     hasIt,
   );
   if (outcome) return outcome;
-  await currentOrder(ctx, v.orderId, v.orderType);
+  await refreshOrder(ctx, v.orderId, v.orderType);
   return { status: 'done', result: { url: v.url, type: v.type } };
 }
 
 /** Changes a return's status with `rma/save`, reading it before and after. */
-export async function sendRmaStatus(ctx: StreamContext, cmd: CommandRow, v: Valid<'rma_status'>): Promise<CommandOutcome> {
+export async function sendRmaStatus(ctx: OutboxContext, cmd: CommandRow, v: Valid<'rma_status'>): Promise<CommandOutcome> {
   const current = async () => {
-    const items = await ctx.client.read<unknown[]>('rma', { emag_id: v.emagId, type: ctx.account.orderType, currentPage: 1, itemsPerPage: 1 }, ctx.signal);
-    const raw = Array.isArray(items) ? items[0] : undefined;
+    const raw = await readRma(ctx.client, v.emagId, ctx.account.orderType, ctx.signal);
     if (!raw) return null;
+    // Parsed outside the store: a return that cannot be parsed must stop the command, not read as missing.
     const rma = parseRma(raw);
     await ctx.sql.begin((tx) => upsertRmas(tx, ctx.account.name, [rma]));
     return rma;

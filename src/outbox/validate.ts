@@ -6,6 +6,9 @@
 import type { CommandKind, CommandRow } from '../db/commands.ts';
 import { COMMAND_KINDS } from '../db/commands.ts';
 import type { Db } from '../db/connect.ts';
+import { mirroredPrices } from '../db/offers.ts';
+import { mirroredOrder } from '../db/orders.ts';
+import { mirroredRmaStatus } from '../db/rmas.ts';
 import { ATTACHMENT_TYPES, CANCELLATION_REASONS, orderMoveAllowed, rmaMoveAllowed } from '../emag/rules.ts';
 
 /** The offer fields an `offer_update` may change (offer/save, API 4.4.9). */
@@ -26,8 +29,8 @@ const KEYS: Record<CommandKind, { required: string[]; optional: string[] }> = {
 export type ValidCommand =
   | { kind: 'stock_update'; id: number; stock: number; expected: Record<string, unknown> | null }
   | { kind: 'offer_update'; id: number; fields: Partial<Record<OfferField, number>>; expected: Record<string, unknown> | null }
-  | { kind: 'order_cancel'; orderId: number; reason: number; mirrorStatus: number }
-  | { kind: 'order_status'; orderId: number; status: number; mirrorStatus: number }
+  | { kind: 'order_cancel'; orderId: number; reason: number }
+  | { kind: 'order_status'; orderId: number; status: number }
   | { kind: 'invoice_attach'; orderId: number; url: string; name: string; type: number; orderType: number }
   | { kind: 'rma_status'; emagId: number; requestStatus: number };
 
@@ -98,14 +101,14 @@ export async function validateCommand(db: Db, cmd: Pick<CommandRow, 'account' | 
       const order = await orderInMirror(db, cmd.account, orderId);
       // A new order is acknowledged first, then cancelled (1 → 2 → 0).
       if (order.status !== 1 && !orderMoveAllowed(order.status, 0)) throw new InvalidCommand(`order ${orderId} cannot be cancelled from status ${order.status}`);
-      return { kind, orderId, reason, mirrorStatus: order.status };
+      return { kind, orderId, reason };
     }
     case 'order_status': {
       const orderId = wholeNumber(p.order_id, 'order_id', 1, Number.MAX_SAFE_INTEGER);
       const status = wholeNumber(p.status, 'status', 2, 4);
       const order = await orderInMirror(db, cmd.account, orderId);
       if (!orderMoveAllowed(order.status, status)) throw new InvalidCommand(`order ${orderId} cannot move from status ${order.status} to ${status}`);
-      return { kind, orderId, status, mirrorStatus: order.status };
+      return { kind, orderId, status };
     }
     case 'invoice_attach': {
       const orderId = wholeNumber(p.order_id, 'order_id', 1, Number.MAX_SAFE_INTEGER);
@@ -125,7 +128,7 @@ export async function validateCommand(db: Db, cmd: Pick<CommandRow, 'account' | 
     case 'rma_status': {
       const emagId = wholeNumber(p.emag_id, 'emag_id', 1, Number.MAX_SAFE_INTEGER);
       const requestStatus = wholeNumber(p.request_status, 'request_status', 1, 7);
-      const [rma] = await db<{ request_status: number | null }[]>`select request_status from emag_rmas where account = ${cmd.account} and emag_id = ${emagId}`;
+      const rma = await mirroredRmaStatus(db, cmd.account, emagId);
       if (!rma) throw new InvalidCommand(`return ${emagId} is not in the mirror of ${cmd.account}`);
       if (rma.request_status !== null && !rmaMoveAllowed(rma.request_status, requestStatus)) {
         throw new InvalidCommand(`return ${emagId} cannot move from status ${rma.request_status} to ${requestStatus}`);
@@ -136,15 +139,13 @@ export async function validateCommand(db: Db, cmd: Pick<CommandRow, 'account' | 
 }
 
 async function offerInMirror(db: Db, account: string, id: number) {
-  const [row] = await db<{ sale_price: string | null; min_sale_price: string | null; max_sale_price: string | null }[]>`
-    select sale_price, min_sale_price, max_sale_price from emag_offers where account = ${account} and id = ${id} and deleted_at is null`;
-  if (!row) throw new InvalidCommand(`offer ${id} is not in the mirror of ${account}`);
-  const n = (v: string | null) => (v === null ? null : Number(v));
-  return { sale_price: n(row.sale_price), min_sale_price: n(row.min_sale_price), max_sale_price: n(row.max_sale_price) };
+  const offer = await mirroredPrices(db, account, id);
+  if (!offer) throw new InvalidCommand(`offer ${id} is not in the mirror of ${account}`);
+  return offer;
 }
 
 async function orderInMirror(db: Db, account: string, id: number, sellerFulfilledOnly = true) {
-  const [row] = await db<{ status: number; type: number | null }[]>`select status, type from emag_orders where account = ${account} and id = ${id}`;
+  const row = await mirroredOrder(db, account, id);
   if (!row) throw new InvalidCommand(`order ${id} is not in the mirror of ${account}`);
   if (sellerFulfilledOnly && row.type !== null && row.type !== 3) throw new InvalidCommand(`order ${id} is fulfilled by eMAG (type ${row.type}); only seller-fulfilled orders can be changed`);
   return row;

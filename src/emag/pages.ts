@@ -1,0 +1,169 @@
+/**
+ * Reading eMAG's paged `…/read` answers, the one way every stream does it: the check that `results`
+ * is a list, pages of PAGE_SIZE until a short one, the guard against paging that does not advance,
+ * and — for long scans — several pages in flight with the count asked alongside the first page. The
+ * account's rate budget (inside the client) paces every request; the pool only keeps it busy.
+ */
+import type { EmagClient } from './client.ts';
+import { EmagError } from './errors.ts';
+import { list } from './quirks.ts';
+
+/** eMAG's page size ceiling (§1.3: larger is silently cut to 100). */
+export const PAGE_SIZE = 100;
+
+/** Pages in flight that keep a budget of `rps` requests/s busy at up to ~2 s latency. */
+export function pagesInFlight(rps: number): number {
+  return Math.max(2, Math.ceil(rps * 2));
+}
+
+/**
+ * The records `resource/read` answers for `body`. A JSON list, or a PHP array sent as an object
+ * (its values); anything else (absent, a scalar) is an invalid answer, never an empty page, since
+ * an empty page ends a scan. `page` only names the page in the error.
+ */
+export async function readList(client: EmagClient, resource: string, body: object, signal: AbortSignal | undefined, page?: number): Promise<unknown[]> {
+  const results = await client.read<unknown>(resource, body, signal);
+  if (results === null || typeof results !== 'object') {
+    const which = page === undefined ? '' : ` page ${page}`;
+    throw new EmagError('invalid_response', `results of ${resource}/read${which} is not a list`, client.account, resource, 'read');
+  }
+  return list(results, 'results', null);
+}
+
+/** What `readPages` reads and where each page goes. */
+export interface PagesOptions {
+  client: EmagClient;
+  resource: string;
+  /** Filters sent with every page. */
+  body: object;
+  signal: AbortSignal;
+  /** A record's identity (undefined when it has none), for the guard against paging that does not advance. */
+  keyOf: (item: unknown) => unknown;
+  /** Stores one page; `last` is true for the short page that ends the read. Runs before the next page is asked for. */
+  onPage: (items: unknown[], page: number, last: boolean) => Promise<void>;
+  /** Checked before each page: true stops the read early. */
+  stop?: () => boolean;
+}
+
+/**
+ * Reads pages 1, 2, … of `resource/read` one after another until a short page. Returns the keys of
+ * every record read, and whether the read ended (false when `stop` cut it short).
+ */
+export async function readPages(opts: PagesOptions): Promise<{ complete: boolean; keys: Set<unknown> }> {
+  const { client, resource, signal } = opts;
+  const keys = new Set<unknown>();
+  for (let page = 1; ; page++) {
+    if (opts.stop?.()) return { complete: false, keys };
+    const items = await readList(client, resource, { ...opts.body, currentPage: page, itemsPerPage: PAGE_SIZE }, signal, page);
+    const last = items.length < PAGE_SIZE;
+    await opts.onPage(items, page, last);
+    const before = keys.size;
+    for (const item of items) {
+      const key = opts.keyOf(item);
+      if (key !== undefined) keys.add(key);
+    }
+    // A full page of nothing new means eMAG ignored the paging: stop rather than loop forever.
+    if (!last && keys.size === before) {
+      throw new EmagError('invalid_response', `page ${page} of ${resource}/read repeated records already read: paging is not advancing`, client.account, resource, 'read');
+    }
+    if (last) return { complete: true, keys };
+  }
+}
+
+/**
+ * Runs `work` on what `next` hands out (undefined: nothing more), `width` at a time. Stops handing
+ * out at the first failure or when `signal` aborts, lets the work in flight end, then throws that
+ * first failure (failures after an abort are the abort's, not the run's).
+ */
+export async function inPool<T>(width: number, signal: AbortSignal, next: () => T | undefined | Promise<T | undefined>, work: (item: T) => Promise<void>): Promise<void> {
+  let failure: { err: unknown } | null = null;
+  const worker = async () => {
+    while (failure === null && !signal.aborted) {
+      const item = await next();
+      if (item === undefined) return;
+      try {
+        await work(item);
+      } catch (err) {
+        if (!signal.aborted) failure ??= { err };
+        return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+  if (failure !== null) throw (failure as { err: unknown }).err;
+}
+
+/** What `scanPages` reads and where each page goes. */
+export interface ScanOptions {
+  client: EmagClient;
+  resource: string;
+  filters: object;
+  signal: AbortSignal;
+  /** The first page to read (a resumed scan starts after its committed prefix). */
+  firstPage: number;
+  /** The last page it may read (EMAG_<ACCOUNT>_MAX_PAGES); Infinity when uncapped. */
+  lastAllowed: number;
+  /** Pages in flight (see `pagesInFlight`). */
+  width: number;
+  /** Told eMAG's count when it arrives. */
+  onCount?: (count: { items: number; pages: number }) => void;
+  /** Stores one page; pages finish in any order. */
+  onPage: (items: unknown[], page: number) => Promise<void>;
+}
+
+/**
+ * Reads a paged resource with `width` pages in flight. The count goes out with the first page
+ * rather than before it (at 1 s latency, waiting for it would cost a second of budget), and sets
+ * how far the pool reads; a full page at the count's end is followed only when the count says
+ * more exists (the catalog grew). Returns whether the end was reached (`exhausted`) or the cap
+ * stopped it (`capped`); throws the first failure once every page in flight has ended.
+ */
+export async function scanPages(opts: ScanOptions): Promise<{ exhausted: boolean; capped: boolean }> {
+  const { client, resource, filters, signal, firstPage, lastAllowed } = opts;
+  let total: { items: number; pages: number } | null = null;
+  let countFailure: { err: unknown } | null = null;
+  let lastPage = Math.min(firstPage, lastAllowed);
+  const counted = client.count(resource, filters, signal).then(
+    (c) => {
+      total = c;
+      lastPage = Math.max(lastPage, Math.min(Math.max(c.pages, firstPage), lastAllowed));
+      opts.onCount?.(c);
+    },
+    (err) => {
+      if (!signal.aborted) countFailure = { err };
+    },
+  );
+  let nextPage = firstPage;
+  /** A page shorter than asked was seen, or the count's last page was full and the count says that is all. */
+  let exhausted = false;
+  let capped = false;
+
+  const next = async (): Promise<number | undefined> => {
+    while (!exhausted && countFailure === null) {
+      if (nextPage <= lastPage) return nextPage++;
+      if (total !== null) return undefined;
+      await counted;
+    }
+    return undefined;
+  };
+  const read = async (page: number) => {
+    const items = await readList(client, resource, { ...filters, currentPage: page, itemsPerPage: PAGE_SIZE }, signal, page);
+    if (items.length < PAGE_SIZE) exhausted = true;
+    else if (page === lastPage) {
+      await counted;
+      const t = total as { items: number } | null;
+      if (t !== null && page === lastPage && page * PAGE_SIZE >= t.items) exhausted = true;
+      // A full last page beyond what the count announced: the catalog grew, read on.
+      else if (page === lastPage && lastPage < lastAllowed) lastPage++;
+      else if (page === lastPage) capped = true;
+    }
+    await opts.onPage(items, page);
+  };
+  try {
+    await inPool(opts.width, signal, next, read);
+  } finally {
+    await counted;
+  }
+  if (countFailure !== null) throw (countFailure as { err: unknown }).err;
+  return { exhausted, capped };
+}
