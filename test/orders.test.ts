@@ -126,35 +126,6 @@ test('a run killed between a window’s write and its cursor commit loses and du
   assert.equal(n, served('main').reduce((s, o) => s + o.products.length, 0));
 });
 
-test('every new seller-fulfilled order is acknowledged exactly once, then re-read; cancelled ones are not', async () => {
-  const main = sandbox.account('main');
-  const cancelledOnArrival = main.addOrders(2, { status: 0 });
-  await run('main', ordersFn);
-  const fresh = served('main').filter((o) => o.status === 1).map((o) => o.id);
-  assert.ok(fresh.length > 0, 'the sandbox has new orders');
-  // One order whose earlier acknowledgement went out but was never recorded (a crash): eMAG moved it already.
-  const [crashed, ...rest] = fresh;
-  await db.sql`insert into emag_order_acks (account, order_id, state, attempts) values ('main', ${crashed}, 'sending', 1)`;
-  main.setOrderStatus(crashed, 2);
-
-  const r = await run('main', ackFn);
-  assert.equal(r.status, 'succeeded', r.error ?? '');
-  const acks = main.acknowledgements;
-  assert.deepEqual([...acks].sort(), [...rest].sort(), 'each new order once; not the one already acknowledged');
-  for (const id of cancelledOnArrival) assert.ok(!acks.includes(id), 'orders that arrived cancelled are not acknowledged');
-  const m = await mirror('main');
-  for (const id of fresh) {
-    assert.equal(m.get(id)?.status, 2, `order ${id} re-read after acknowledging`);
-    assert.ok(m.get(id)?.acknowledged_at instanceof Date);
-  }
-  const again = await run('main', ackFn);
-  assert.equal(again.counters.items_seen, 0);
-  assert.equal(main.acknowledgements.length, acks.length, 'no acknowledgement sent twice');
-
-  const fbe = await run('fbe', ackFn);
-  assert.equal(fbe.counters.items_seen, 0, 'FBE orders are fulfilled by eMAG and never acknowledged by us');
-});
-
 test('an order with missing or odd fields is quarantined with its reason; the run is partial', async () => {
   const main = sandbox.account('main');
   const [id] = main.addOrders(2);
