@@ -10,7 +10,7 @@ import { ordersStream } from '../src/streams/orders.ts';
 import { rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type RunMode, type StreamFn, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
-import { harness, } from './helpers/setup.ts';
+import { harness, once } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
@@ -29,6 +29,8 @@ const run = (name: string, fn: StreamFn, mode: RunMode = 'incremental', signal?:
   executeRun(deps, account(name), fn === ackFn ? 'acknowledge' : 'orders', fn, { mode, trigger: 'cli', signal });
 const ordersFn = ordersStream();
 const ackFn = acknowledgeStream();
+/** Each account's first orders run (the backfill), once per file: the mirror the other tests start from. */
+const backfilled = { main: once(() => run('main', ordersFn)), fbe: once(() => run('fbe', ordersFn)) };
 
 type Served = Record<string, unknown> & { id: number; status: number; products: Array<{ id: number }>; modified: string; date: string };
 const served = (name: string) => sandbox.account(name).orders as Served[];
@@ -61,7 +63,7 @@ async function assertMirrorEqualsSandbox(name: string) {
 
 test('a backfill longer than a month is read in windows and gets every order', async () => {
   const from = sandbox.log.length;
-  const r = await run('main', ordersFn);
+  const r = await backfilled.main();
   assert.equal(r.status, 'succeeded', r.error ?? '');
   assert.ok(served('main').length >= 320);
   assert.equal(r.counters.items_inserted, served('main').length);
@@ -76,7 +78,7 @@ test('a backfill longer than a month is read in windows and gets every order', a
 });
 
 test('an FBE account reads type 2 orders', async () => {
-  const r = await run('fbe', ordersFn);
+  const r = await backfilled.fbe();
   assert.equal(r.status, 'succeeded', r.error ?? '');
   assert.ok(served('fbe').length >= 90);
   await assertMirrorEqualsSandbox('fbe');
@@ -85,6 +87,7 @@ test('an FBE account reads type 2 orders', async () => {
 });
 
 test('changes written after the cursor passed their timestamp are still picked up', async () => {
+  await backfilled.main();
   const main = sandbox.account('main');
   // Orders that eMAG wrote late: their `modified` second is before the cursor, several sharing it.
   const sameSecond = new Date(Math.floor((Date.now() - 90_000) / 1000) * 1000);
@@ -102,6 +105,7 @@ test('changes written after the cursor passed their timestamp are still picked u
 });
 
 test('a run killed between a window’s write and its cursor commit loses and duplicates nothing', async () => {
+  await backfilled.main();
   const main = sandbox.account('main');
   const added = main.addOrders(5);
   const before = await getCheckpoint<{ until: string }>(db.sql, 'main', 'orders');
@@ -111,9 +115,12 @@ test('a run killed between a window’s write and its cursor commit loses and du
   const from = sandbox.log.length;
   const killed = run('main', ordersFn, 'incremental', abort.signal);
   while (!sandbox.log.slice(from).some((e) => e.action === 'count')) await new Promise((r) => setTimeout(r, 20));
-  abort.abort();
+  abort.abort(new Error('interrupted'));
   const k = await killed;
   assert.equal(k.status, 'cancelled');
+  assert.equal(k.error, 'cancelled: interrupted', 'the abort signal’s reason is recorded, whatever it is');
+  const [{ error }] = await db.sql`select error from emag_sync_runs where id = ${k.runId}`;
+  assert.equal(error, 'cancelled: interrupted');
   const m1 = await mirror('main');
   for (const id of added) assert.ok(m1.has(id), 'the window’s orders were committed');
   assert.deepEqual(await getCheckpoint(db.sql, 'main', 'orders'), before, 'the cursor did not move');

@@ -8,7 +8,7 @@ import { readCourierAccounts, readHandlingTime, readVat } from '../src/sandbox/r
 import { referenceStream } from '../src/streams/reference.ts';
 import { executeRun, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
-import { harness, syncDeps } from './helpers/setup.ts';
+import { harness, once, syncDeps } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
@@ -39,8 +39,11 @@ async function snapshot(name: string) {
   return { vat, ht, couriers };
 }
 
+/** Both accounts' first refresh, once per file: the rows the other tests start from. */
+const synced = once(() => Promise.all([sync('main'), sync('fbe')]));
+
 test('a run fills VAT rates, handling times and courier accounts per account with the values eMAG sends', async () => {
-  const [main, fbe] = await Promise.all([sync('main'), sync('fbe')]);
+  const [main, fbe] = await synced();
   for (const r of [main, fbe]) {
     assert.equal(r.status, 'succeeded', r.error ?? '');
     assert.equal(r.counters.api_requests, 3);
@@ -75,6 +78,7 @@ test('a run fills VAT rates, handling times and courier accounts per account wit
 });
 
 test('a second run rewrites nothing; a row eMAG no longer lists is deleted', async () => {
+  await synced();
   const before = await snapshot('main');
   const r = await sync('main');
   assert.equal(r.status, 'succeeded');
@@ -90,6 +94,7 @@ test('a second run rewrites nothing; a row eMAG no longer lists is deleted', asy
 });
 
 test('a failing resource fails the run and leaves its previous rows intact', async () => {
+  await synced();
   // A row a successful refresh would delete: it must survive a failed one.
   await db.sql`insert into emag_vat_rates (account, vat_id, vat_rate, is_default, raw) values ('main', 99, 0.5, false, '{"vat_id": 99}')`;
   const before = await snapshot('main');

@@ -6,7 +6,7 @@ import { parseLocal, type Sandbox, windowViolations } from '../src/sandbox/serve
 import { planReread, rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
-import { harness, syncDeps } from './helpers/setup.ts';
+import { harness, once, syncDeps } from './helpers/setup.ts';
 
 const DAY = 86_400_000;
 // The sandbox dates returns up to 120 days back; the backfill starts before that (over four windows).
@@ -80,6 +80,9 @@ async function assertMirrored(name: string): Promise<void> {
   }
 }
 
+/** Both accounts mirrored, once per file: the mirror the later tests start from (a no-op after the backfill test). */
+const synced = once(() => Promise.all([sync('main'), sync('fbe')]));
+
 function rmaRequests(name: string): number {
   return sandbox.log.filter((e) => e.account === name && e.resource === 'rma').length;
 }
@@ -133,6 +136,7 @@ test('backfill over four months mirrors every return; an FBE account gets its ty
 });
 
 test('a run with nothing new rewrites nothing, and re-reads open returns in fewer requests than there are', async () => {
+  await synced();
   const before = await rows('main');
   const open = [...before.values()].filter((r) => !FINAL_RMA_STATUSES.includes(r.request_status)).length;
   assert.ok(open > 50, `${open} open returns`);
@@ -148,6 +152,7 @@ test('a run with nothing new rewrites nothing, and re-reads open returns in fewe
 });
 
 test('status changes of open returns arrive, however old the return; final ones are no longer re-read', async () => {
+  await synced();
   const main = sandbox.account('main');
   const open = served('main').filter((r) => !FINAL_RMA_STATUSES.includes(Number(r.request_status)));
   const lookbackEdge = Date.now() - config.ordersLookbackMinutes * 60_000;
@@ -199,6 +204,7 @@ test('status changes of open returns arrive, however old the return; final ones 
 });
 
 test('new returns arrive', async () => {
+  await synced();
   const added = sandbox.account('main').addRmas(5);
   const r = await sync('main');
   assert.equal(r.status, 'succeeded', r.error ?? '');
@@ -209,6 +215,7 @@ test('new returns arrive', async () => {
 });
 
 test('malformed returns are quarantined with their reason; the run is partial and the rest is stored', async () => {
+  await synced();
   const main = sandbox.account('main');
   const [noId, badNumber, badDate, good] = main.addRmas(4);
   // The sandbox serves live records: corrupt three of the new ones in place.
@@ -231,7 +238,8 @@ test('malformed returns are quarantined with their reason; the run is partial an
   for (const id of [noId, badNumber, badDate]) assert.ok(!mirror.has(id));
 });
 
-test('no 1-second or 60-second window over eMAG’s limits in the whole file', () => {
+test('no 1-second or 60-second window over eMAG’s limits in the whole file', async () => {
+  await synced();
   assert.ok(sandbox.log.length > 20, `${sandbox.log.length} requests`);
   assert.deepEqual(windowViolations(sandbox.log), []);
   assert.equal(sandbox.log.filter((e) => e.status === 429).length, 0);

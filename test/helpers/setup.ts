@@ -77,3 +77,13 @@ export function harness(accounts: [Partial<SandboxAccountSpec>, Partial<SandboxA
     await h.db?.close();
   });
 }
+
+/**
+ * `start` run at most once; every call gets the first call's promise. A file's shared starting point
+ * (e.g. the first sync of the mirror): each test that needs it awaits it, so no test relies on a
+ * test before it having run.
+ */
+export function once<T>(start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined;
+  return () => (started ??= start());
+}
