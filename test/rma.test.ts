@@ -240,7 +240,7 @@ test('malformed returns are quarantined with their reason; the run is partial an
 
 test('no 1-second or 60-second window over eMAG’s limits in the whole file', async () => {
   await synced();
-  assert.ok(sandbox.log.length > 20, `${sandbox.log.length} requests`);
+  assert.ok(sandbox.log.length >= 10, `${sandbox.log.length} requests`);
   assert.deepEqual(windowViolations(sandbox.log), []);
   assert.equal(sandbox.log.filter((e) => e.status === 429).length, 0);
 });
