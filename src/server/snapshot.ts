@@ -5,6 +5,7 @@
 import { STREAMS, type Stream } from '../config.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import { implementedStreams } from '../streams/registry.ts';
+import { ping } from '../db/connect.ts';
 import { commandCounts } from '../db/commands.ts';
 import { unacknowledgedCounts } from '../db/orders.ts';
 import { cachedFor } from './cache.ts';
@@ -115,7 +116,7 @@ export function snapshotsFor(ctx: StatusContext): Snapshots {
 /** `select 1` within DATABASE_TIMEOUT_MS; a query still waiting for a connection is cancelled. */
 async function probe(ctx: StatusContext): Promise<DatabaseProbe> {
   const started = performance.now();
-  const query = ctx.sql`select 1`;
+  const query = ping(ctx.sql);
   try {
     await withTimeout(query, () => query.cancel());
     return { ok: true, latencyMs: round(performance.now() - started), error: null };
