@@ -222,3 +222,19 @@ test('values outside the columns’ range quarantine one record, not the page', 
   assert.throws(() => parseOffer({ ...offer, sale_price: '1e13' }), /sale_price is out of range/);
   assert.doesNotThrow(() => parseOffer(offer));
 });
+
+test('a scan cancelled while its count hangs ends cancelled, committing what it read', async () => {
+  await synced();
+  sandbox.fault({ kind: 'hang', count: 1, account: 'main', resource: 'product_offer', action: 'count' });
+  const abort = new AbortController();
+  const from = sandbox.log.length;
+  const scan = executeRun(deps, account('main'), 'offers', offersStream(), { mode: 'full', trigger: 'cli', signal: abort.signal });
+  // The pool reads page 1 and waits for the count to learn how far to go: cancel it there.
+  while (!sandbox.log.slice(from).some((e) => e.resource === 'product_offer' && e.action === 'read')) await new Promise((r) => setTimeout(r, 2));
+  abort.abort(new Error('the daemon is stopping'));
+  const r = await scan;
+  sandbox.clearFaults();
+  assert.equal(r.status, 'cancelled');
+  assert.ok(r.counters.pages_done <= 1, `${r.counters.pages_done} pages`);
+  assert.equal(r.counters.items_deleted, 0, 'an incomplete scan deletes nothing');
+});

@@ -139,7 +139,8 @@ export async function scanPages(opts: ScanOptions): Promise<{ exhausted: boolean
   let capped = false;
 
   const next = async (): Promise<number | undefined> => {
-    while (!exhausted && countFailure === null) {
+    // The signal is checked here too: a count cut short by an abort leaves no total to wait for.
+    while (!exhausted && countFailure === null && !signal.aborted) {
       if (nextPage <= lastPage) return nextPage++;
       if (total !== null) return undefined;
       await counted;
