@@ -281,16 +281,16 @@ test('conflict strategies', async (t) => {
     // eMAG changed first and the mirror learned it; then the ERP, having seen the old value, wrote its command.
     const [{ stock: old }] = await db.sql`select stock from emag_offers where account = 'main' and id = ${offer(82)}`;
     sandbox.account('main').setStock(offer(82), old + 7);
+    // The command's created_at comes from a transaction after the scan's: later than the mirror's updated_at.
     await executeRun(deps, deps.config.accounts[0], 'offers', offersStream(), { mode: 'full', trigger: 'cli' });
-    await new Promise((r) => setTimeout(r, 20));
     const newer = await insert('stock_update', { id: offer(82), stock: 4, expected: { stock: old } });
     await drain('newest_wins');
     assert.equal((await command(newer)).status, 'done');
     assert.equal(stockOf(offer(82)), 4);
 
     // The ERP wrote its command, then eMAG changed: eMAG's change is newer.
+    // eMAG's change is dated when the drain reads it (the mirror never saw it): after the insert.
     const older = await insert('stock_update', { id: offer(83), stock: 4 });
-    await new Promise((r) => setTimeout(r, 20));
     sandbox.account('main').setStock(offer(83), 123);
     await drain('newest_wins');
     assert.equal((await command(older)).status, 'conflict');

@@ -8,7 +8,7 @@ import { parseOffer } from '../src/emag/offer-record.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
-import { harness, once, TEST_ACCOUNTS, syncDeps } from './helpers/setup.ts';
+import { harness, once, requestArrived, TEST_ACCOUNTS, syncDeps } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
@@ -199,7 +199,7 @@ test('an offer that paging skipped because another vanished mid-scan is verified
   const shifted = Number(offers[100].id); // first of page 2: it slides onto page 1 once an earlier offer goes
   const from = sandbox.log.length;
   const scan = sync('main');
-  while (!sandbox.log.slice(from).some((e) => e.resource === 'product_offer' && e.action === 'read')) await new Promise((r) => setTimeout(r, 2));
+  await requestArrived(sandbox, from, (e) => e.resource === 'product_offer' && e.action === 'read');
   sandbox.account('main').removeOffer(vanishing);
   const r = await scan;
   assert.equal(r.status, 'succeeded', r.error ?? '');
@@ -230,7 +230,7 @@ test('a scan cancelled while its count hangs ends cancelled, committing what it 
   const from = sandbox.log.length;
   const scan = executeRun(deps, account('main'), 'offers', offersStream(), { mode: 'full', trigger: 'cli', signal: abort.signal });
   // The pool reads page 1 and waits for the count to learn how far to go: cancel it there.
-  while (!sandbox.log.slice(from).some((e) => e.resource === 'product_offer' && e.action === 'read')) await new Promise((r) => setTimeout(r, 2));
+  await requestArrived(sandbox, from, (e) => e.resource === 'product_offer' && e.action === 'read');
   abort.abort(new Error('the daemon is stopping'));
   const r = await scan;
   sandbox.clearFaults();

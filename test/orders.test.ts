@@ -10,7 +10,7 @@ import { ordersStream } from '../src/streams/orders.ts';
 import { rmaStream } from '../src/streams/rma.ts';
 import { executeRun, type RunMode, type StreamFn, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
-import { harness, once } from './helpers/setup.ts';
+import { harness, once, requestArrived } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
@@ -114,7 +114,7 @@ test('a run killed between a window’s write and its cursor commit loses and du
   const abort = new AbortController();
   const from = sandbox.log.length;
   const killed = run('main', ordersFn, 'incremental', abort.signal);
-  while (!sandbox.log.slice(from).some((e) => e.action === 'count')) await new Promise((r) => setTimeout(r, 20));
+  await requestArrived(sandbox, from, (e) => e.action === 'count');
   abort.abort(new Error('interrupted'));
   const k = await killed;
   assert.equal(k.status, 'cancelled');

@@ -87,3 +87,12 @@ export function once<T>(start: () => Promise<T>): () => Promise<T> {
   let started: Promise<T> | undefined;
   return () => (started ??= start());
 }
+
+/**
+ * Resolves once the sandbox has received, since log index `from`, a request that `match` accepts:
+ * the moment a test acts on (a scan under way, a count in flight). The log has no events; it is
+ * looked at every few milliseconds.
+ */
+export async function requestArrived(sandbox: Sandbox, from: number, match: (e: Sandbox['log'][number]) => boolean): Promise<void> {
+  while (!sandbox.log.slice(from).some(match)) await new Promise((r) => setTimeout(r, 2));
+}
