@@ -70,6 +70,10 @@ test('the outbox executor needs only the eMAG layer and the database, never the 
   assert.deepEqual(violations('src/commands/', ['src/streams/']), []);
 });
 
+test('the scheduler knows nothing of the server, the CLI or the daemon', () => {
+  assert.deepEqual(violations('src/scheduler.ts', ['src/server/', 'src/cli*', 'src/daemon.ts']), []);
+});
+
 test('streams do not import one another, except the registry that lists them', () => {
   assert.deepEqual(
     violations('src/streams/', ['src/streams/']).filter((line) => !line.startsWith('src/streams/registry.ts') && !line.endsWith('→ src/streams/run.ts')),
