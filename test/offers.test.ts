@@ -215,6 +215,20 @@ test('an offer that paging skipped because another vanished mid-scan is verified
   assert.equal(mirror.get(shifted)?.deleted_at, null);
 });
 
+test('an answer whose results is not a list fails the scan, and nothing is soft-deleted', async () => {
+  await synced();
+  sandbox.fault({ kind: 'results_not_list', count: 1, account: 'main', resource: 'product_offer', action: 'read' });
+  const r = await sync('main');
+  sandbox.clearFaults();
+  assert.equal(r.status, 'failed');
+  assert.equal(r.errorKind, 'invalid_response');
+  assert.match(r.error ?? '', /results of product_offer\/read page \d+ is not a list/);
+  assert.equal(r.counters.items_deleted, 0);
+  const [{ n }] = await db.sql`select count(*)::int as n from emag_offers where account = 'main' and deleted_at is not null`;
+  const live = served('main').length;
+  assert.equal((await rows('main')).size - n, live, 'every live offer still live');
+});
+
 test('values outside the columns’ range quarantine one record, not the page', async () => {
   const [id] = sandbox.account('fbe').addOffers(1);
   const offer = sandbox.account('fbe').offers.find((o) => Number(o.id) === id)!;

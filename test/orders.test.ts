@@ -133,6 +133,19 @@ test('a run killed between a window’s write and its cursor commit loses and du
   assert.equal(n, served('main').reduce((s, o) => s + o.products.length, 0));
 });
 
+test('a window whose pages repeat fails the run instead of reading forever; the cursor stays', async () => {
+  await backfilled.main();
+  const before = await getCheckpoint(db.sql, 'main', 'orders');
+  // eMAG ignoring currentPage: the same full page answers page 1 and page 2.
+  sandbox.fault({ kind: 'same_page', count: 2, account: 'main', resource: 'order', action: 'read' });
+  const r = await run('main', ordersFn);
+  sandbox.clearFaults();
+  assert.equal(r.status, 'failed');
+  assert.equal(r.errorKind, 'invalid_response');
+  assert.match(r.error ?? '', /page 2 of order\/read repeated records already read: paging is not advancing/);
+  assert.deepEqual(await getCheckpoint(db.sql, 'main', 'orders'), before);
+});
+
 test('an order with missing or odd fields is quarantined with its reason; the run is partial', async () => {
   const main = sandbox.account('main');
   const [id] = main.addOrders(2);

@@ -291,6 +291,14 @@ test('every fault kind answers as specified, then normal service resumes', async
       assert.equal(a.status, 200);
       assert.equal(a.json.isError, undefined);
     }],
+    ['results_not_list', (a) => {
+      assert.equal(a.json.isError, false);
+      assert.equal(a.json.results, null);
+    }],
+    ['same_page', (a) => {
+      assert.equal(a.json.isError, false);
+      assert.deepEqual(a.json.results.map((r: { id: number }) => r.id), Array.from({ length: 100 }, (_, i) => i + 1));
+    }],
   ];
   for (const [kind, check] of expectations) {
     sb.fault({ kind: kind as never, account: 'main', resource: 'vat' });

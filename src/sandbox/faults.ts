@@ -2,7 +2,7 @@
  * Switchable faults: each queued fault answers the next `count` matching API requests in place of
  * the real handler, the way eMAG or the proxies in front of it misbehave in production.
  */
-import { fail, plain, raw, type Reply } from './reply.ts';
+import { fail, ok, plain, raw, type Reply } from './reply.ts';
 
 /** What a faulty answer looks like. */
 export type FaultKind =
@@ -15,7 +15,9 @@ export type FaultKind =
   | 'hang' // never answers until the sandbox closes
   | 'lost_response' // does the work, then never answers (a write whose outcome the client cannot know)
   | 'invalid_ip' // isError 'ERROR: Invalid vendor ip [...]'
-  | 'no_envelope'; // 200 JSON object without isError
+  | 'no_envelope' // 200 JSON object without isError
+  | 'results_not_list' // 200 envelope whose results is null, not a list
+  | 'same_page'; // 200 envelope with the same full page of 100 records, whatever page was asked
 
 /** Every fault kind, for validating control requests. */
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -29,6 +31,8 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'lost_response',
   'invalid_ip',
   'no_envelope',
+  'results_not_list',
+  'same_page',
 ];
 
 /** A fault to inject; unset filters match everything. */
@@ -109,5 +113,10 @@ export function faultReply(kind: Exclude<FaultKind, 'hang' | 'lost_response'>, i
       return invalidIp(ip);
     case 'no_envelope':
       return plain({ results: [], status: 'ok' });
+    case 'results_not_list':
+      return ok(null);
+    case 'same_page':
+      // Paging ignored: ids any record kind reads (offers, orders, returns), the same every time.
+      return ok(Array.from({ length: 100 }, (_, i) => ({ id: i + 1, emag_id: i + 1 })));
   }
 }
