@@ -71,13 +71,13 @@ async function start(over: Partial<StatusContext> = {}): Promise<StatusServer> {
 
 async function insertRun(
   sql: Sql,
-  r: { account: string; stream?: string; status: string; startedAgoMs: number; finishedAgoMs?: number; error?: string; pagesDone?: number; pagesTotal?: number; seen?: number },
+  r: { account: string; stream?: string; status: string; startedAgoMs: number; finishedAgoMs?: number; error?: string; errorKind?: string; pagesDone?: number; pagesTotal?: number; seen?: number },
 ): Promise<number> {
   const [row] = await sql<{ id: string }[]>`
-    insert into emag_sync_runs (account, stream, trigger, status, started_at, finished_at, error, pages_done, pages_total,
+    insert into emag_sync_runs (account, stream, trigger, status, started_at, finished_at, error, error_kind, pages_done, pages_total,
       items_seen, items_inserted, items_updated, items_unchanged, api_requests)
     values (${r.account}, ${r.stream ?? 'offers'}, 'schedule', ${r.status}, ${new Date(Date.now() - r.startedAgoMs)},
-      ${r.finishedAgoMs === undefined ? null : new Date(Date.now() - r.finishedAgoMs)}, ${r.error ?? null},
+      ${r.finishedAgoMs === undefined ? null : new Date(Date.now() - r.finishedAgoMs)}, ${r.error ?? null}, ${r.errorKind ?? null},
       ${r.pagesDone ?? 0}, ${r.pagesTotal ?? null}, ${r.seen ?? 0}, 120, 30, 150, ${r.pagesDone ?? 0})
     returning id`;
   return Number(row.id);
@@ -143,7 +143,7 @@ describe('GET /health', () => {
     await db.sql`delete from emag_sync_runs`;
     await insertRun(db.sql, { account: 'main', status: 'succeeded', startedAgoMs: 3 * HOUR + 60_000, finishedAgoMs: 3 * HOUR });
     await insertRun(db.sql, { account: 'fbe', status: 'succeeded', startedAgoMs: 21 * 60_000, finishedAgoMs: 20 * 60_000 });
-    await insertRun(db.sql, { account: 'fbe', status: 'failed', startedAgoMs: 2 * 60_000, finishedAgoMs: 60_000, error: 'fbe: product_offer/read: not authorised (HTTP 401)' });
+    await insertRun(db.sql, { account: 'fbe', status: 'failed', startedAgoMs: 2 * 60_000, finishedAgoMs: 60_000, error: 'fbe: product_offer/read: not authorised (HTTP 401)', errorKind: 'auth' });
     const server = await start();
     const res = await fetch(`${server.url}/health`);
     assert.equal(res.status, 200);

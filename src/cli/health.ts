@@ -2,7 +2,7 @@
  * `emag-sync health`: a monitoring probe of the running daemon's /health.
  */
 import { coerceError } from '../errors.ts';
-import type { HealthBody } from '../server/health.ts';
+import type { HealthBody } from '../server/routes/health.ts';
 import type { Command } from './command.ts';
 import { fetchJson, statusServerUrl } from './daemon-client.ts';
 

@@ -2,7 +2,7 @@
  * `emag-sync status`: what the running daemon reports, one line per account and stream.
  */
 import { coerceError } from '../errors.ts';
-import type { StatusBody } from '../server/status.ts';
+import type { StatusBody } from '../server/routes/status.ts';
 import type { Command } from './command.ts';
 import { fetchJson, statusServerUrl } from './daemon-client.ts';
 

@@ -54,3 +54,23 @@ export async function pruneApiCalls(sql: Sql, days: number): Promise<number> {
   const r = await sql`delete from emag_api_calls where at < now() - make_interval(days => ${days})`;
   return r.count;
 }
+
+/** One account's eMAG traffic in the last hour. */
+export interface AccountActivity {
+  apiCalls: number;
+  apiErrors: number;
+  rateLimited: number;
+  /** 95th percentile call duration, null without calls. */
+  p95Ms: number | null;
+}
+
+/** Each account's eMAG calls, errors, 429s and p95 call duration in the last hour. */
+export async function loadActivity(sql: Sql): Promise<Map<string, AccountActivity>> {
+  const rows = await sql<{ account: string; calls: number; errors: number; rate_limited: number; p95_ms: number | null }[]>`
+    select account, count(*)::int as calls,
+      count(*) filter (where error is not null or status = 0 or status >= 400)::int as errors,
+      count(*) filter (where status = 429)::int as rate_limited,
+      percentile_cont(0.95) within group (order by duration_ms)::float8 as p95_ms
+    from emag_api_calls where at > now() - interval '1 hour' group by account`;
+  return new Map(rows.map((r) => [r.account, { apiCalls: r.calls, apiErrors: r.errors, rateLimited: r.rate_limited, p95Ms: r.p95_ms }]));
+}

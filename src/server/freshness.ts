@@ -3,9 +3,8 @@
  * /health, /api/status and the alerts all read these verdicts, so they never disagree.
  */
 import type { AccountConfig, Schedule, Stream } from '../config.ts';
-import { kindOfMessages } from '../emag/errors.ts';
 import { reportedStreams, type HealthSnapshot, streamKey } from './snapshot.ts';
-import type { StreamState } from './sync-state.ts';
+import type { StreamState } from '../db/run-reports.ts';
 
 /** A cron schedule's expected period: daily jobs, with two hours of slack for slow runs and offsets. */
 const CRON_PERIOD_SECONDS = 26 * 3600;
@@ -61,7 +60,7 @@ function judgeStream(stream: Stream, schedule: Schedule, state: StreamState | nu
   const limit = Math.max(STALE_AFTER_PERIODS * period, MIN_STALE_SECONDS);
   const stale = age === null ? uptimeSeconds > limit : age > limit;
   const failing = state?.lastRun?.status === 'failed';
-  const failureKind = failing ? classifyFailure(state?.lastRun?.errorKind ?? null, state?.lastRun?.error ?? '') : null;
+  const failureKind = failing ? classifyFailure(state?.lastRun?.errorKind ?? null) : null;
   const messages: string[] = [];
   if (age === null) messages.push(stale ? `never synced, although the daemon has been up ${duration(uptimeSeconds)}` : 'waiting for the first sync');
   else if (stale) messages.push(`last success ${duration(age)} ago, expected every ${duration(period)}`);
@@ -70,16 +69,9 @@ function judgeStream(stream: Stream, schedule: Schedule, state: StreamState | nu
   return { ...base, ageSeconds: age, stale, failing, failureKind, message: messages.join('; ') };
 }
 
-/**
- * The failure kind of a run: the stored `error_kind`, or for runs recorded without one, read back
- * from the message ("not authorised (HTTP 401)", or eMAG's own words, which `kindOfMessages` knows).
- */
-function classifyFailure(errorKind: string | null, error: string): StreamVerdict['failureKind'] {
-  if (errorKind === 'auth' || errorKind === 'ip_not_whitelisted') return errorKind;
-  if (errorKind) return null;
-  const kind = kindOfMessages([error]);
-  if (kind === 'auth' || kind === 'ip_not_whitelisted') return kind;
-  return /not authori[sz]ed \(HTTP 40[13]\)/i.test(error) ? 'auth' : null;
+/** The failure kind of a run, as the run recorded it in `error_kind` (from the EmagError that ended it). */
+function classifyFailure(errorKind: string | null): StreamVerdict['failureKind'] {
+  return errorKind === 'auth' || errorKind === 'ip_not_whitelisted' ? errorKind : null;
 }
 
 /** `90` → `1m 30s`, `7200` → `2h`: short and readable in health output. */

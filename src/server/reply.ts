@@ -2,18 +2,16 @@
  * What a route handler answers, and the error it throws to answer with a 4xx: handlers return data,
  * the server writes it, so every answer gets the same headers and HEAD handling.
  */
+import type { Readable } from 'node:stream';
 
 /** One HTTP answer. */
 export interface Reply {
   status: number;
   contentType: string;
-  /** A Buffer when the same answer is sent many times, so it is encoded once. */
-  body: string | Buffer;
+  /** A Buffer when the same answer is sent many times, so it is encoded once; a Readable is streamed. */
+  body: string | Buffer | Readable;
   headers?: Record<string, string>;
 }
-
-/** A route handler: the parsed request URL in, an answer out. */
-export type Handler = (url: URL) => Promise<Reply>;
 
 /** An error a client caused; the server answers `{error: code, message}` with its status. */
 export class HttpError extends Error {
@@ -30,11 +28,11 @@ export class HttpError extends Error {
 }
 
 /** A JSON answer. */
-export function json(status: number, value: unknown, contentType = 'application/json; charset=utf-8'): Reply {
+export function json(status: number, value: unknown, contentType = 'application/json; charset=utf-8'): Reply & { body: string } {
   return { status, contentType, body: JSON.stringify(value) };
 }
 
 /** The JSON answer for an error: `{error, message}`. */
-export function errorReply(status: number, code: string, message: string, headers: Record<string, string> = {}): Reply {
+export function errorReply(status: number, code: string, message: string, headers: Record<string, string> = {}): Reply & { body: string } {
   return { ...json(status, { error: code, message }), headers };
 }

@@ -4,15 +4,17 @@
  * waits on an idle browser tab.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { coerceError } from '../errors.ts';
 import type { StatusContext } from './context.ts';
-import { healthRoute } from './health.ts';
-import { metricsRoute } from './metrics-route.ts';
-import { errorReply, type Handler, HttpError, type Reply } from './reply.ts';
-import { runsRoute } from './runs-route.ts';
+import { errorReply, HttpError, type Reply } from './reply.ts';
+import type { Handler, Request, Route, RouteContext } from './route.ts';
+import { healthRoute } from './routes/health.ts';
+import { metricsRoute } from './routes/metrics.ts';
+import { runsRoute } from './routes/runs.ts';
+import { statusRoute } from './routes/status.ts';
 import { snapshotsFor } from './snapshot.ts';
-import { statusRoute } from './status.ts';
 
 export type { StatusContext } from './context.ts';
 
@@ -24,21 +26,24 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-/** Path → method → handler. HEAD is served wherever GET is. */
-type Routes = Record<string, Record<string, Handler>>;
-
 /** How long requests in flight get at close before their sockets are ended. */
 const CLOSE_GRACE_MS = 1000;
+/** The largest request body accepted (control requests are a few hundred bytes). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Every route of the server. HEAD is served wherever GET is. */
+function routeTable(ctx: RouteContext): Route[] {
+  return [
+    { path: '/health', methods: { GET: healthRoute(ctx) } },
+    { path: '/api/status', methods: { GET: statusRoute(ctx) } },
+    { path: '/api/runs', methods: { GET: runsRoute(ctx) } },
+    { path: '/metrics', methods: { GET: metricsRoute(ctx) } },
+  ];
+}
 
 /** Starts the server on `ctx.config.host`:`ctx.config.port` (port 0 picks a free one). */
 export async function startStatusServer(ctx: StatusContext): Promise<StatusServer> {
-  const snapshots = snapshotsFor(ctx);
-  const routes: Routes = {
-    '/health': { GET: healthRoute(ctx, snapshots) },
-    '/api/status': { GET: statusRoute(ctx, snapshots) },
-    '/api/runs': { GET: runsRoute(ctx) },
-    '/metrics': { GET: metricsRoute(ctx, snapshots) },
-  };
+  const routes = routeTable({ ...ctx, snapshots: snapshotsFor(ctx) });
   const server = createServer({ keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 15_000 }, (req, res) => {
     void respond(ctx, routes, req, res);
   });
@@ -56,12 +61,12 @@ export async function startStatusServer(ctx: StatusContext): Promise<StatusServe
 }
 
 /** Routes one request and writes the answer; never throws, whatever the handler does. */
-async function respond(ctx: StatusContext, routes: Routes, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  // A body (even on GET) is ignored; draining it keeps the keep-alive connection usable.
-  req.resume();
+async function respond(ctx: StatusContext, routes: Route[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const gone = new AbortController();
+  res.on('close', () => gone.abort());
   let reply: Reply;
   try {
-    reply = await dispatch(routes, req);
+    reply = await dispatch(routes, req, gone.signal);
   } catch (err) {
     if (err instanceof HttpError) {
       reply = errorReply(err.status, err.code, err.message, err.headers);
@@ -71,36 +76,80 @@ async function respond(ctx: StatusContext, routes: Routes, req: IncomingMessage,
       reply = errorReply(500, 'internal_error', 'internal error; the daemon log has the details');
     }
   }
-  if (res.headersSent || res.destroyed) return;
+  // A body the handler did not read (even on GET) is drained, which keeps the keep-alive connection usable.
+  if (!req.readableEnded) req.resume();
+  if (res.headersSent || res.destroyed) {
+    if (reply.body instanceof Readable) reply.body.destroy();
+    return;
+  }
+  const headers = { 'Content-Type': reply.contentType, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...reply.headers };
+  if (reply.body instanceof Readable) {
+    res.writeHead(reply.status, headers);
+    if (req.method === 'HEAD') {
+      reply.body.destroy();
+      res.end();
+      return;
+    }
+    // A client that goes away ends the pipeline; there is no one left to tell.
+    await pipeline(reply.body, res).catch(() => {});
+    return;
+  }
   const body = typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
-  res.writeHead(reply.status, {
-    'Content-Type': reply.contentType,
-    'Content-Length': body.length,
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...reply.headers,
-  });
+  res.writeHead(reply.status, { ...headers, 'Content-Length': body.length });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /** Finds the handler: 400 for a malformed URL, 404 for an unknown path, 405 (with Allow) for a wrong method. */
-function dispatch(routes: Routes, req: IncomingMessage): Promise<Reply> {
+async function dispatch(routes: Route[], req: IncomingMessage, signal: AbortSignal): Promise<Reply> {
   let url: URL;
+  let segments: string[];
   try {
     url = new URL(req.url ?? '/', 'http://status.invalid');
     // URL keeps bad escapes like %zz as they are; decoding finds them.
-    decodeURIComponent(url.pathname);
+    segments = url.pathname.split('/').map(decodeURIComponent);
   } catch {
     throw new HttpError(400, 'bad_request', 'malformed URL');
   }
-  const methods = Object.hasOwn(routes, url.pathname) ? routes[url.pathname] : undefined;
-  if (!methods) throw new HttpError(404, 'not_found', `no such path: ${url.pathname.slice(0, 200)} (try /health, /api/status, /api/runs, /metrics)`);
-  const handler = methods[req.method === 'HEAD' ? 'GET' : (req.method ?? '')];
+  const match = matchRoute(routes, segments);
+  if (!match) throw new HttpError(404, 'not_found', `no such path: ${url.pathname.slice(0, 200)} (try /health, /api/status, /api/runs, /metrics)`);
+  const { methods } = match.route;
+  const handler: Handler | undefined = methods[(req.method === 'HEAD' ? 'GET' : req.method) as keyof typeof methods];
   if (!handler) {
     const allow = [...Object.keys(methods), ...('GET' in methods ? ['HEAD'] : [])].join(', ');
     throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, { Allow: allow });
   }
-  return handler(url);
+  const body = req.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
+  const request: Request = { method: req.method ?? 'GET', url, params: match.params, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '', body, signal };
+  return handler(request);
+}
+
+/** The route whose path matches, segment by segment (`:name` matches any one segment). */
+function matchRoute(routes: Route[], segments: string[]): { route: Route; params: Record<string, string> } | null {
+  for (const route of routes) {
+    const pattern = route.path.split('/');
+    if (pattern.length !== segments.length) continue;
+    if (!pattern.every((p, i) => (p.startsWith(':') ? segments[i] !== '' : p === segments[i]))) continue;
+    const params: Record<string, string> = {};
+    pattern.forEach((p, i) => {
+      if (p.startsWith(':')) params[p.slice(1)] = segments[i];
+    });
+    return { route, params };
+  }
+  return null;
+}
+
+/** Reads a request body of at most MAX_BODY_BYTES (413 beyond, without reading the rest). */
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** Requests node's parser rejects (garbage, oversized headers, timeouts) get a JSON error, then the socket closes. */

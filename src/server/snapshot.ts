@@ -10,7 +10,8 @@ import { commandCounts } from '../db/commands.ts';
 import { unacknowledgedCounts } from '../db/orders.ts';
 import { cachedFor } from './cache.ts';
 import type { StatusContext } from './context.ts';
-import { type AccountActivity, loadActivity, loadRunningRuns, loadStreamStates, type RunningRun, type StreamKey, type StreamState } from './sync-state.ts';
+import { type AccountActivity, loadActivity } from '../db/api-calls.ts';
+import { loadRunningRuns, loadStreamStates, type RunningRun, type StreamKey, type StreamState } from '../db/run-reports.ts';
 
 /** How long one probe waits for the database before calling it unavailable. */
 export const DATABASE_TIMEOUT_MS = 1000;

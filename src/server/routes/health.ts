@@ -3,10 +3,11 @@
  * the database, the scheduler, and each enabled account's freshness and last run. 200 for pass and
  * warn, 503 for fail, so load balancers and systemd watchdogs act only when the daemon is unusable.
  */
-import type { StatusContext } from './context.ts';
-import { judgeAccount, type StreamVerdict } from './freshness.ts';
-import { type Handler, json, type Reply } from './reply.ts';
-import type { HealthSnapshot, Snapshots } from './snapshot.ts';
+import type { StatusContext } from '../context.ts';
+import { judgeAccount, type StreamVerdict } from '../freshness.ts';
+import { json, type Reply } from '../reply.ts';
+import type { Handler, RouteContext } from '../route.ts';
+import type { HealthSnapshot } from '../snapshot.ts';
 
 /** pass < warn < fail. */
 export type HealthStatus = 'pass' | 'warn' | 'fail';
@@ -36,12 +37,12 @@ export interface HealthBody {
 const SLOW_DATABASE_MS = 500;
 
 /** Answers GET /health from the cached snapshot, so a burst of probes costs one query per second. */
-export function healthRoute(ctx: StatusContext, snapshots: Snapshots): Handler {
+export function healthRoute(ctx: RouteContext): Handler {
   // The answer is built once per snapshot: under a burst of probes each request costs only the write
   // (the scheduler's state in it is then up to a snapshot old, which is fine for a probe).
   let last: { snapshot: HealthSnapshot; reply: Reply } | null = null;
   return async () => {
-    const snapshot = await snapshots.health();
+    const snapshot = await ctx.snapshots.health();
     if (last?.snapshot !== snapshot) {
       const health = buildHealth(ctx, snapshot);
       const reply = json(health.status === 'fail' ? 503 : 200, health, 'application/health+json');

@@ -1,10 +1,10 @@
 /**
- * The read-only SQL behind the status server: each account stream's latest runs, the runs in
- * progress, the last hour's API activity, and run history. Every query walks an index, so the
- * answers stay fast as `emag_sync_runs` and `emag_api_calls` grow.
+ * The read-only SQL over `emag_sync_runs` that the status server reports from: each account stream's
+ * latest runs, the runs in progress, and run history. Every query walks an index, so the answers stay
+ * fast as the table grows.
  */
-import type { Sql } from '../db/connect.ts';
-import type { RunRow, RunStatus, RunTrigger } from '../db/runs.ts';
+import type { Sql } from './connect.ts';
+import type { RunRow, RunStatus, RunTrigger } from './runs.ts';
 
 /** An account and one of its streams. */
 export interface StreamKey {
@@ -50,15 +50,6 @@ export interface RunSummary extends Omit<RunningRun, 'heartbeatAt'> {
   finishedAt: Date | null;
   rateLimitWaits: number;
   error: string | null;
-}
-
-/** One account's eMAG traffic in the last hour. */
-export interface AccountActivity {
-  apiCalls: number;
-  apiErrors: number;
-  rateLimited: number;
-  /** 95th percentile call duration, null without calls. */
-  p95Ms: number | null;
 }
 
 const RUN_COLUMNS = `id, account, stream, mode, trigger, status, started_at, finished_at, heartbeat_at, pages_done, pages_total,
@@ -134,17 +125,6 @@ export async function loadRuns(sql: Sql, filter: { account?: string; stream?: st
     const { heartbeatAt: _, ...run } = toRunning(r);
     return { ...run, status: r.status, finishedAt: r.finished_at, rateLimitWaits: r.rate_limit_waits, error: r.error };
   });
-}
-
-/** Each account's eMAG calls, errors, 429s and p95 call duration in the last hour. */
-export async function loadActivity(sql: Sql): Promise<Map<string, AccountActivity>> {
-  const rows = await sql<{ account: string; calls: number; errors: number; rate_limited: number; p95_ms: number | null }[]>`
-    select account, count(*)::int as calls,
-      count(*) filter (where error is not null or status = 0 or status >= 400)::int as errors,
-      count(*) filter (where status = 429)::int as rate_limited,
-      percentile_cont(0.95) within group (order by duration_ms)::float8 as p95_ms
-    from emag_api_calls where at > now() - interval '1 hour' group by account`;
-  return new Map(rows.map((r) => [r.account, { apiCalls: r.calls, apiErrors: r.errors, rateLimited: r.rate_limited, p95Ms: r.p95_ms }]));
 }
 
 function toRunning(r: RunRowLite): RunningRun {

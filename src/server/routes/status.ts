@@ -3,13 +3,14 @@
  * live progress of a running run), the last hour's errors, alerts and a health score. Built from
  * the cached snapshot and the configuration's names only: no credentials or base URLs appear.
  */
-import type { AccountConfig } from '../config.ts';
-import { type Alert, computeAlerts, healthScore } from './alerts.ts';
-import type { StatusContext } from './context.ts';
-import { judgeAccount, type StreamVerdict } from './freshness.ts';
-import { json, type Handler } from './reply.ts';
-import type { AccountWork, Snapshots, StatusSnapshot } from './snapshot.ts';
-import type { RunningRun } from './sync-state.ts';
+import type { AccountConfig } from '../../config.ts';
+import { type Alert, computeAlerts, healthScore } from '../alerts.ts';
+import type { StatusContext } from '../context.ts';
+import { judgeAccount, type StreamVerdict } from '../freshness.ts';
+import { json } from '../reply.ts';
+import type { Handler, RouteContext } from '../route.ts';
+import type { AccountWork, StatusSnapshot } from '../snapshot.ts';
+import type { RunningRun } from '../../db/run-reports.ts';
 
 /** An account's state in one word; `unknown` when the database could not be read. */
 export type AccountStatus = 'ok' | 'syncing' | 'failing' | 'stale' | 'disabled' | 'not_owned' | 'unknown';
@@ -64,8 +65,8 @@ export interface StatusBody {
 }
 
 /** Answers GET /api/status from the cached snapshot. */
-export function statusRoute(ctx: StatusContext, snapshots: Snapshots): Handler {
-  return async () => json(200, buildStatus(ctx, await snapshots.status()));
+export function statusRoute(ctx: RouteContext): Handler {
+  return async () => json(200, buildStatus(ctx, await ctx.snapshots.status()));
 }
 
 /** Builds the status document from a snapshot. */

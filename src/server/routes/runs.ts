@@ -1,18 +1,18 @@
 /**
  * GET /api/runs?account=&stream=&limit=: run history, newest first, with each run's figures.
  */
-import { STREAMS } from '../config.ts';
-import type { StatusContext } from './context.ts';
-import { HttpError, json, type Handler } from './reply.ts';
-import { loadRuns, type RunSummary } from './sync-state.ts';
+import { STREAMS } from '../../config.ts';
+import { HttpError, json } from '../reply.ts';
+import type { Handler, RouteContext } from '../route.ts';
+import { loadRuns, type RunSummary } from '../../db/run-reports.ts';
 
 /** Runs listed when `limit` is not given, and the most one request may ask for. */
 export const DEFAULT_RUNS = 50;
 export const MAX_RUNS = 500;
 
 /** Answers GET /api/runs after validating the query (unknown account → 404, bad stream or limit → 400). */
-export function runsRoute(ctx: StatusContext): Handler {
-  return async (url) => {
+export function runsRoute(ctx: RouteContext): Handler {
+  return async ({ url }) => {
     const params = url.searchParams;
     const account = params.get('account') || undefined;
     if (account !== undefined && !ctx.config.accounts.some((a) => a.name === account)) {
