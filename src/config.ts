@@ -85,6 +85,11 @@ export interface Config {
   port: number;
   /** Bearer token for the control endpoints; null turns them off. */
   adminToken: string | null;
+  /**
+   * Host names the status server answers besides its bound address, `localhost` and IP literals
+   * (others get 421: DNS rebinding). Lower case, without ports. @default []
+   */
+  allowedHosts: string[];
   /** Orders backfill start for the first orders run. @default 90 days back */
   ordersStartDate: Date;
   /** Lookback overlap for the orders cursor. @default 10 */
@@ -157,12 +162,16 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     host: env.EMAG_SYNC_HOST?.trim() || SERVER_DEFAULTS.host,
     port: p.int('EMAG_SYNC_PORT', SERVER_DEFAULTS.port, { min: 0, max: 65535 }),
     adminToken: env.EMAG_SYNC_ADMIN_TOKEN?.trim() || null,
+    allowedHosts: p.list('EMAG_SYNC_ALLOWED_HOSTS') ?? [],
     ordersStartDate: p.date('EMAG_ORDERS_START_DATE', new Date(Date.now() - 90 * 86_400_000)),
     ordersLookbackMinutes: p.int('EMAG_ORDERS_LOOKBACK_MINUTES', 10, { min: 0, max: 24 * 60 }),
     autoAcknowledge: p.bool('EMAG_AUTO_ACKNOWLEDGE', true),
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     problems.push('EMAG_SYNC_ADMIN_TOKEN: must be at least 16 characters');
+  }
+  for (const h of config.allowedHosts) {
+    if (!/^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$/.test(h)) problems.push(`EMAG_SYNC_ALLOWED_HOSTS: "${h.slice(0, 100)}" is not a host name (e.g. emag-sync.internal; no scheme, port or path)`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -2,6 +2,7 @@
  * The daemon: database (embedded or DATABASE_URL), migrations, account leases, scheduler and status
  * server, started in order and stopped in reverse.
  */
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AccountConfig, Config, Stream } from './config.ts';
 import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
@@ -18,6 +19,7 @@ import { Disposers } from './disposers.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { Scheduler } from './scheduler.ts';
+import type { RunEvents } from './server/context.ts';
 import { type StatusServer, startStatusServer } from './server/server.ts';
 import type { SyncDeps } from './streams/run.ts';
 
@@ -103,6 +105,9 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
           kind: kinds.has(c.kind) ? c.kind : 'other',
         })),
     });
+    // The console's live view: every run of this daemon tells the status server as it goes.
+    const runEvents: RunEvents = new EventEmitter();
+    runtime.deps.onRunEvent = (e) => runEvents.emit('run', e);
     const scheduler = new Scheduler(runtime.deps);
     const server = await startStatusServer({
       sql,
@@ -114,6 +119,12 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       version: VERSION,
       database: { where: runtime.db.where, embedded: runtime.db.embedded },
       ownedAccounts: () => runtime.owned.map((a) => a.name),
+      runEvents,
+      budgets: runtime.deps.budgets,
+      onCall: (e) => {
+        metrics.observeCall(e);
+        runtime.deps.callLog?.record(e);
+      },
     });
     parts.defer('status server', () => server.close());
     // Stopped before the server closes, so /health answers while runs are being cancelled.

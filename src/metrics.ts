@@ -26,6 +26,8 @@ export class Metrics {
   readonly rateLimitWaitSeconds = new Counter({ name: 'emag_rate_limit_wait_seconds_total', help: 'Total time requests waited for the rate budget.', labelNames: ['account'], registers: [this.registry] });
   readonly rateLimited = new Counter({ name: 'emag_rate_limited_total', help: 'HTTP 429 answers from eMAG.', labelNames: ['account'], registers: [this.registry] });
   readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
+  readonly eventClients = new Gauge({ name: 'emag_sync_event_clients', help: 'Clients connected to the console event stream (/api/events).', registers: [this.registry] });
+  readonly eventClientsDropped = new Counter({ name: 'emag_sync_event_clients_dropped_total', help: 'Event-stream clients dropped because they stopped reading.', registers: [this.registry] });
   /** Set by the status server at each scrape from the same alerts as /api/status. */
   readonly healthScore = new Gauge({ name: 'emag_sync_health_score', help: 'The 0–100 health score of /api/status.', registers: [this.registry] });
   /** Filled at scrape time from the database, by the sources the daemon sets with `setDatabaseSources`. */

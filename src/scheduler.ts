@@ -17,6 +17,8 @@ export interface ActiveRun {
   mode: RunMode;
   trigger: RunTrigger;
   startedAt: Date;
+  /** The run's row, once it is written. */
+  runId?: number;
 }
 
 /** Raised when a run is asked for that cannot start. */
@@ -69,7 +71,7 @@ interface Job {
 export class Scheduler {
   readonly #deps: SyncDeps;
   readonly #jobs = new Map<string, Job>();
-  readonly #active = new Map<string, { run: ActiveRun; done: Promise<RunResult>; abort: AbortController }>();
+  readonly #active = new Map<string, { run: ActiveRun; done: Promise<RunResult>; started: Promise<number>; abort: AbortController }>();
   #stopped = false;
   /** Account streams poked while running: they run again as soon as they finish. */
   readonly #again = new Set<string>();
@@ -137,7 +139,21 @@ export class Scheduler {
     const spec = STREAMS_SPEC[stream];
     const abort = new AbortController();
     const run: ActiveRun = { account: account.name, stream, mode, trigger, startedAt: new Date() };
-    const done = executeRun(this.#deps, account, stream, spec.fn, { mode, trigger, signal: abort.signal })
+    let started!: (runId: number) => void;
+    const startedRun = new Promise<number>((resolve) => {
+      started = resolve;
+    });
+    const deps: SyncDeps = {
+      ...this.#deps,
+      onRunEvent: (e) => {
+        if (e.type === 'started') {
+          run.runId = e.run.runId;
+          started(e.run.runId);
+        }
+        this.#deps.onRunEvent?.(e);
+      },
+    };
+    const done = executeRun(deps, account, stream, spec.fn, { mode, trigger, signal: abort.signal })
       .then(
         (result) => {
           this.#afterRun(account, stream, result);
@@ -153,7 +169,8 @@ export class Scheduler {
         this.#active.delete(k);
         if (this.#again.delete(k) && !this.#stopped) this.#fire(account, stream, mode, trigger);
       });
-    this.#active.set(k, { run, done, abort });
+    // A run that could not even write its row never starts: `started` rejects with its error.
+    this.#active.set(k, { run, done, started: Promise.race([startedRun, done.then(() => startedRun)]), abort });
     return done;
   }
 
@@ -166,6 +183,22 @@ export class Scheduler {
     this.trigger(account, stream, mode, trigger).catch((err) => {
       if (err instanceof RunRefusedError) this.#deps.log.info({ account: account.name, stream, trigger, reason: err.message }, 'run skipped');
     });
+  }
+
+  /**
+   * Starts a run now (a manual sync) and resolves with its run id as soon as its row is written; the
+   * run goes on. Rejects with RunRefusedError when it cannot start (already running, stopping).
+   */
+  async startNow(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger = 'manual'): Promise<number> {
+    const done = this.trigger(account, stream, mode, trigger);
+    const entry = this.#active.get(key(account.name, stream));
+    if (!entry || entry.done !== done) {
+      await done;
+      throw new RunRefusedError(`${account.name}/${stream} did not start`);
+    }
+    // The run is the scheduler's now: an end without a row was logged by trigger.
+    done.catch(() => {});
+    return entry.started;
   }
 
   #afterRun(account: AccountConfig, stream: Stream, result: RunResult): void {
@@ -232,6 +265,16 @@ export class Scheduler {
     if (!a) return false;
     a.abort.abort(new Error('cancelled'));
     return true;
+  }
+
+  /** Cancels the running run with this id (`reason` is recorded); false when this daemon runs no such run. */
+  cancelRun(runId: number, reason: string): boolean {
+    for (const a of this.#active.values()) {
+      if (a.run.runId !== runId) continue;
+      a.abort.abort(new Error(reason));
+      return true;
+    }
+    return false;
   }
 
   /** Stops scheduling, cancels running runs (they checkpoint what they committed) and waits for them. */

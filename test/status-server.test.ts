@@ -328,7 +328,7 @@ describe('requests the server refuses', () => {
   });
 
   it('answers 400 JSON for a malformed URL and for garbage, and keeps serving', async () => {
-    const malformed = await raw(server.url, 'GET /%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const malformed = await raw(server.url, 'GET /%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     assert.match(malformed, /^HTTP\/1\.1 400 /);
     assert.match(malformed, /"error":"bad_request"/);
 
@@ -336,7 +336,7 @@ describe('requests the server refuses', () => {
     assert.match(garbage, /^HTTP\/1\.1 400 /);
     assert.match(garbage, /application\/json/);
 
-    const withBody = await raw(server.url, 'GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
+    const withBody = await raw(server.url, 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
     assert.match(withBody, /^HTTP\/1\.1 200 /, 'a body on GET is ignored');
 
     assert.equal((await fetch(`${server.url}/health`)).status, 200);
@@ -370,7 +370,7 @@ describe('requests the server refuses', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     // One request on a keep-alive connection, then it sits idle, as a browser's or a probe's would.
     const answered = new Promise<string>((resolve) => socket.once('data', (d) => resolve(d.toString())));
-    socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     assert.match(await answered, /^HTTP\/1\.1 200 [\s\S]*Connection: keep-alive/i);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     const started = performance.now();

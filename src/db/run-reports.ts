@@ -115,16 +115,35 @@ export async function loadRunningRuns(sql: Sql): Promise<RunningRun[]> {
   return rows.map(toRunning);
 }
 
-/** Recent runs, newest first, optionally of one account and/or stream. */
-export async function loadRuns(sql: Sql, filter: { account?: string; stream?: string; limit: number }): Promise<RunSummary[]> {
+/** What the run history may be narrowed to; `before` pages on: the runs listed after that run id. */
+export interface RunFilter {
+  account?: string;
+  stream?: string;
+  status?: RunStatus;
+  before?: number;
+  limit: number;
+}
+
+/** Recent runs, newest first (by start, then id), filtered; keyset paging with `before`. */
+export async function loadRuns(sql: Sql, filter: RunFilter): Promise<RunSummary[]> {
   const rows = await sql<RunRowLite[]>`
     select ${sql.unsafe(RUN_COLUMNS)} from emag_sync_runs
     where true ${filter.account ? sql`and account = ${filter.account}` : sql``} ${filter.stream ? sql`and stream = ${filter.stream}` : sql``}
+      ${filter.status ? sql`and status = ${filter.status}` : sql``}
+      ${filter.before !== undefined ? sql`and (started_at, id) < (select started_at, id from emag_sync_runs where id = ${filter.before})` : sql``}
     order by started_at desc, id desc limit ${filter.limit}`;
-  return rows.map((r) => {
-    const { heartbeatAt: _, ...run } = toRunning(r);
-    return { ...run, status: r.status, finishedAt: r.finished_at, rateLimitWaits: r.rate_limit_waits, error: r.error };
-  });
+  return rows.map(toSummary);
+}
+
+/** One run, or null. */
+export async function loadRun(sql: Sql, id: number): Promise<RunSummary | null> {
+  const [row] = await sql<RunRowLite[]>`select ${sql.unsafe(RUN_COLUMNS)} from emag_sync_runs where id = ${id}`;
+  return row ? toSummary(row) : null;
+}
+
+function toSummary(r: RunRowLite): RunSummary {
+  const { heartbeatAt: _, ...run } = toRunning(r);
+  return { ...run, status: r.status, finishedAt: r.finished_at, rateLimitWaits: r.rate_limit_waits, error: r.error };
 }
 
 function toRunning(r: RunRowLite): RunningRun {

@@ -21,6 +21,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields of the error body (e.g. the id of the run that is already running). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'HttpError';
@@ -32,7 +34,7 @@ export function json(status: number, value: unknown, contentType = 'application/
   return { status, contentType, body: JSON.stringify(value) };
 }
 
-/** The JSON answer for an error: `{error, message}`. */
-export function errorReply(status: number, code: string, message: string, headers: Record<string, string> = {}): Reply & { body: string } {
-  return { ...json(status, { error: code, message }), headers };
+/** The JSON answer for an error: `{error, message, ...details}`. */
+export function errorReply(status: number, code: string, message: string, headers: Record<string, string> = {}, details: Record<string, unknown> = {}): Reply & { body: string } {
+  return { ...json(status, { ...details, error: code, message }), headers };
 }

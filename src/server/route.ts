@@ -5,6 +5,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { StatusContext } from './context.ts';
+import type { EventHub } from './events.ts';
+import type { ControlGuard } from './guard.ts';
 import type { Reply } from './reply.ts';
 import type { Snapshots } from './snapshot.ts';
 
@@ -26,9 +28,11 @@ export interface Request {
 /** A route handler. */
 export type Handler = (req: Request) => Promise<Reply>;
 
-/** What route factories get: the daemon's parts and the server's shared snapshot loaders. */
+/** What route factories get: the daemon's parts and the server's shared snapshot loaders, event hub and guard. */
 export interface RouteContext extends StatusContext {
   snapshots: Snapshots;
+  events: EventHub;
+  guard: ControlGuard;
 }
 
 /** One entry of the route table: a path (`/api/runs/:id`) and a handler per method. */

@@ -8,12 +8,30 @@ import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { coerceError } from '../errors.ts';
 import type { StatusContext } from './context.ts';
+import { EventHub } from './events.ts';
+import { ControlGuard } from './guard.ts';
+import { hostAllowed } from './host-check.ts';
 import { errorReply, HttpError, type Reply } from './reply.ts';
 import type { Handler, Request, Route, RouteContext } from './route.ts';
+import { accountTestRoute } from './routes/account-test.ts';
+import { commandCancelRoute } from './routes/command-cancel.ts';
+import { commandRetryRoute } from './routes/command-retry.ts';
+import { commandsRoute } from './routes/commands.ts';
+import { conflictResolveRoute } from './routes/conflict-resolve.ts';
+import { conflictsRoute } from './routes/conflicts.ts';
+import { eventsRoute } from './routes/events.ts';
 import { healthRoute } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
+import { offerRoute } from './routes/offer.ts';
+import { offersRoute } from './routes/offers.ts';
+import { ordersRoute } from './routes/orders.ts';
+import { pageRoute } from './routes/page.ts';
+import { productsRoute } from './routes/products.ts';
+import { runRoute } from './routes/run.ts';
+import { runCancelRoute } from './routes/run-cancel.ts';
 import { runsRoute } from './routes/runs.ts';
 import { statusRoute } from './routes/status.ts';
+import { syncRoute } from './routes/sync.ts';
 import { snapshotsFor } from './snapshot.ts';
 
 export type { StatusContext } from './context.ts';
@@ -31,19 +49,50 @@ const CLOSE_GRACE_MS = 1000;
 /** The largest request body accepted (control requests are a few hundred bytes). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** Every route of the server. HEAD is served wherever GET is. */
+/**
+ * Sent with every answer: the page may load only its own files, never be framed, and never leak its
+ * URL; browsers must not guess content types.
+ */
+const SECURITY_HEADERS = {
+  'Content-Security-Policy': "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+};
+
+/** Every route of the server. HEAD is served wherever GET is; `control` routes are behind the guard. */
 function routeTable(ctx: RouteContext): Route[] {
+  const control = (handler: Handler) => ctx.guard.wrap(handler);
   return [
+    { path: '/', methods: { GET: pageRoute(ctx, 'index.html') } },
+    { path: '/console/app.js', methods: { GET: pageRoute(ctx, 'app.js') } },
+    { path: '/console/style.css', methods: { GET: pageRoute(ctx, 'style.css') } },
     { path: '/health', methods: { GET: healthRoute(ctx) } },
-    { path: '/api/status', methods: { GET: statusRoute(ctx) } },
-    { path: '/api/runs', methods: { GET: runsRoute(ctx) } },
     { path: '/metrics', methods: { GET: metricsRoute(ctx) } },
+    { path: '/api/status', methods: { GET: statusRoute(ctx) } },
+    { path: '/api/events', methods: { GET: eventsRoute(ctx) } },
+    { path: '/api/runs', methods: { GET: runsRoute(ctx) } },
+    { path: '/api/runs/:id', methods: { GET: runRoute(ctx) } },
+    { path: '/api/runs/:id/cancel', methods: { POST: control(runCancelRoute(ctx)) } },
+    { path: '/api/offers', methods: { GET: offersRoute(ctx) } },
+    { path: '/api/offers/:account/:id', methods: { GET: offerRoute(ctx) } },
+    { path: '/api/products', methods: { GET: productsRoute(ctx) } },
+    { path: '/api/orders', methods: { GET: ordersRoute(ctx) } },
+    { path: '/api/commands', methods: { GET: commandsRoute(ctx) } },
+    { path: '/api/commands/:id/retry', methods: { POST: control(commandRetryRoute(ctx)) } },
+    { path: '/api/commands/:id/cancel', methods: { POST: control(commandCancelRoute(ctx)) } },
+    { path: '/api/conflicts', methods: { GET: conflictsRoute(ctx) } },
+    { path: '/api/conflicts/:id/resolve', methods: { POST: control(conflictResolveRoute(ctx)) } },
+    { path: '/api/sync', methods: { POST: control(syncRoute(ctx)) } },
+    { path: '/api/accounts/:name/test', methods: { POST: control(accountTestRoute(ctx)) } },
   ];
 }
 
 /** Starts the server on `ctx.config.host`:`ctx.config.port` (port 0 picks a free one). */
 export async function startStatusServer(ctx: StatusContext): Promise<StatusServer> {
-  const routes = routeTable({ ...ctx, snapshots: snapshotsFor(ctx) });
+  const routeCtx = { ...ctx, snapshots: snapshotsFor(ctx), guard: new ControlGuard(ctx.config.adminToken) } as RouteContext;
+  routeCtx.events = new EventHub(routeCtx);
+  const routes = routeTable(routeCtx);
   const server = createServer({ keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 15_000 }, (req, res) => {
     void respond(ctx, routes, req, res);
   });
@@ -56,7 +105,11 @@ export async function startStatusServer(ctx: StatusContext): Promise<StatusServe
   let closing: Promise<void> | null = null;
   return {
     url: `http://${host}:${port}`,
-    close: () => (closing ??= close(server)),
+    close: () => {
+      routeCtx.events.close();
+      closing ??= close(server);
+      return closing;
+    },
   };
 }
 
@@ -66,10 +119,10 @@ async function respond(ctx: StatusContext, routes: Route[], req: IncomingMessage
   res.on('close', () => gone.abort());
   let reply: Reply;
   try {
-    reply = await dispatch(routes, req, gone.signal);
+    reply = await dispatch(ctx, routes, req, gone.signal);
   } catch (err) {
     if (err instanceof HttpError) {
-      reply = errorReply(err.status, err.code, err.message, err.headers);
+      reply = errorReply(err.status, err.code, err.message, err.headers, err.details);
     } else {
       const e = coerceError(err);
       ctx.log.error({ err: e.message, stack: e.stack, method: req.method, url: req.url }, 'status server: handler failed');
@@ -82,7 +135,7 @@ async function respond(ctx: StatusContext, routes: Route[], req: IncomingMessage
     if (reply.body instanceof Readable) reply.body.destroy();
     return;
   }
-  const headers = { 'Content-Type': reply.contentType, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...reply.headers };
+  const headers = { 'Content-Type': reply.contentType, 'Cache-Control': 'no-store', ...SECURITY_HEADERS, ...reply.headers };
   if (reply.body instanceof Readable) {
     res.writeHead(reply.status, headers);
     if (req.method === 'HEAD') {
@@ -100,7 +153,10 @@ async function respond(ctx: StatusContext, routes: Route[], req: IncomingMessage
 }
 
 /** Finds the handler: 400 for a malformed URL, 404 for an unknown path, 405 (with Allow) for a wrong method. */
-async function dispatch(routes: Route[], req: IncomingMessage, signal: AbortSignal): Promise<Reply> {
+async function dispatch(ctx: StatusContext, routes: Route[], req: IncomingMessage, signal: AbortSignal): Promise<Reply> {
+  if (!hostAllowed(ctx.config, req.headers.host)) {
+    throw new HttpError(421, 'misdirected_request', 'this server does not answer to that Host name (add it to EMAG_SYNC_ALLOWED_HOSTS if it is yours)');
+  }
   let url: URL;
   let segments: string[];
   try {
@@ -111,7 +167,7 @@ async function dispatch(routes: Route[], req: IncomingMessage, signal: AbortSign
     throw new HttpError(400, 'bad_request', 'malformed URL');
   }
   const match = matchRoute(routes, segments);
-  if (!match) throw new HttpError(404, 'not_found', `no such path: ${url.pathname.slice(0, 200)} (try /health, /api/status, /api/runs, /metrics)`);
+  if (!match) throw new HttpError(404, 'not_found', `no such path: ${url.pathname.slice(0, 200)} (try /, /health, /api/status, /api/runs, /metrics)`);
   const { methods } = match.route;
   const handler: Handler | undefined = methods[(req.method === 'HEAD' ? 'GET' : req.method) as keyof typeof methods];
   if (!handler) {

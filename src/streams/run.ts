@@ -28,6 +28,28 @@ export interface SyncDeps {
   budgets: Map<string, AccountBudget>;
   metrics?: Metrics;
   callLog?: ApiCallLog;
+  /** Told when a run starts, commits progress and ends (the console's live view). Must not throw. */
+  onRunEvent?: (event: RunEvent) => void;
+}
+
+/** A run as it stands at an event. */
+export interface RunSnapshot {
+  runId: number;
+  account: string;
+  stream: Stream;
+  mode: RunMode;
+  trigger: RunTrigger;
+  status: RunStatus;
+  startedAt: Date;
+  finishedAt: Date | null;
+  counters: RunCounters;
+  error: string | null;
+}
+
+/** What `onRunEvent` gets: `progress` after each committed page's counters are saved. */
+export interface RunEvent {
+  type: 'started' | 'progress' | 'finished';
+  run: RunSnapshot;
 }
 
 /** What a stream function gets. */
@@ -64,6 +86,7 @@ export class RunHandle {
     readonly stream: Stream,
     private readonly sql: Sql,
     private readonly metrics?: Metrics,
+    private readonly onProgress?: (counters: RunCounters) => void,
   ) {}
 
   /**
@@ -74,6 +97,7 @@ export class RunHandle {
   progress(checkpoint?: unknown): Promise<void> {
     const snapshot = { ...this.counters };
     this.#saving = this.#saving.then(() => saveProgress(this.sql, this.id, snapshot, checkpoint)).catch(() => {});
+    this.onProgress?.(snapshot);
     return this.#saving;
   }
 
@@ -149,7 +173,20 @@ export async function executeRun(
   if (!budget) throw new Error(`no rate budget for account ${account.name}`);
   const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger });
   const log = deps.log.child({ account: account.name, stream, runId });
-  const run = new RunHandle(runId, account.name, stream, sql, metrics);
+  const startedAt = new Date();
+  const snapshot = (status: RunStatus, counters: RunCounters, error: string | null = null): RunSnapshot => ({
+    runId,
+    account: account.name,
+    stream,
+    mode: opts.mode,
+    trigger: opts.trigger,
+    status,
+    startedAt,
+    finishedAt: status === 'running' ? null : new Date(),
+    counters,
+    error,
+  });
+  const run = new RunHandle(runId, account.name, stream, sql, metrics, (c) => deps.onRunEvent?.({ type: 'progress', run: snapshot('running', c) }));
   const client = new EmagClient({
     account: account.name,
     baseUrl: account.baseUrl,
@@ -170,6 +207,7 @@ export async function executeRun(
   setMaxListeners(64, signal);
   metrics?.running.set({ account: account.name, stream }, 1);
   log.debug({ mode: opts.mode, trigger: opts.trigger }, 'run started');
+  deps.onRunEvent?.({ type: 'started', run: snapshot('running', { ...run.counters }) });
 
   let status: RunStatus;
   let error: string | null = null;
@@ -228,5 +266,6 @@ export async function executeRun(
   const suspicious = status === 'succeeded' && stream === 'offers' && c.items_seen === 0;
   const level = status === 'failed' ? 'error' : status === 'succeeded' && !suspicious ? 'info' : 'warn';
   log[level](figures, `run ${status}: ${account.name}/${stream}${suspicious ? ' (0 offers seen)' : ''}`);
+  deps.onRunEvent?.({ type: 'finished', run: snapshot(status, { ...c }, error) });
   return { runId, account: account.name, stream, status, counters: { ...c }, durationMs, error, errorKind };
 }

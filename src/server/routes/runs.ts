@@ -1,45 +1,34 @@
 /**
- * GET /api/runs?account=&stream=&limit=: run history, newest first, with each run's figures.
+ * GET /api/runs?account=&stream=&status=&before=<id>&limit=: run history, newest first, with each
+ * run's figures; `before` pages on from the last run of the previous page (keyset paging).
  */
 import { STREAMS } from '../../config.ts';
-import { HttpError, json } from '../reply.ts';
+import { loadRuns } from '../../db/run-reports.ts';
+import type { RunStatus } from '../../db/runs.ts';
+import { accountParam, MAX_LIMIT, oneOfParam, wholeParam } from '../params.ts';
+import { json } from '../reply.ts';
 import type { Handler, RouteContext } from '../route.ts';
-import { loadRuns, type RunSummary } from '../../db/run-reports.ts';
+import { runJson } from '../run-json.ts';
 
-/** Runs listed when `limit` is not given, and the most one request may ask for. */
+/** Runs listed when `limit` is not given. */
 export const DEFAULT_RUNS = 50;
-export const MAX_RUNS = 500;
+/** Every status a run can have. */
+export const RUN_STATUSES: readonly RunStatus[] = ['running', 'succeeded', 'partial', 'failed', 'cancelled', 'interrupted'];
 
-/** Answers GET /api/runs after validating the query (unknown account → 404, bad stream or limit → 400). */
+/** Answers GET /api/runs after validating the query (unknown account → 404, bad values → 400 naming them). */
 export function runsRoute(ctx: RouteContext): Handler {
   return async ({ url }) => {
     const params = url.searchParams;
-    const account = params.get('account') || undefined;
-    if (account !== undefined && !ctx.config.accounts.some((a) => a.name === account)) {
-      throw new HttpError(404, 'unknown_account', `no account named "${account}" (accounts: ${ctx.config.accounts.map((a) => a.name).join(', ')})`);
-    }
-    const stream = params.get('stream') || undefined;
-    if (stream !== undefined && !(STREAMS as readonly string[]).includes(stream)) {
-      throw new HttpError(400, 'bad_request', `stream must be one of ${STREAMS.join(', ')}`);
-    }
-    const limit = parseLimit(params.get('limit'));
-    const runs = await loadRuns(ctx.sql, { account, stream, limit });
-    return json(200, { runs: runs.map(present) });
-  };
-}
-
-function parseLimit(raw: string | null): number {
-  if (raw === null || raw === '') return DEFAULT_RUNS;
-  const n = /^\d{1,6}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(n >= 1 && n <= MAX_RUNS)) throw new HttpError(400, 'bad_request', `limit must be a whole number from 1 to ${MAX_RUNS}`);
-  return n;
-}
-
-function present(r: RunSummary) {
-  return {
-    ...r,
-    startedAt: r.startedAt.toISOString(),
-    finishedAt: r.finishedAt?.toISOString() ?? null,
-    durationSeconds: r.finishedAt ? Math.round((r.finishedAt.getTime() - r.startedAt.getTime()) / 100) / 10 : null,
+    const filter = {
+      account: accountParam(ctx, params.get('account')),
+      stream: oneOfParam(params, 'stream', STREAMS),
+      status: oneOfParam(params, 'status', RUN_STATUSES),
+      before: wholeParam(params, 'before', 1, Number.MAX_SAFE_INTEGER),
+      limit: wholeParam(params, 'limit', 1, MAX_LIMIT) ?? DEFAULT_RUNS,
+    };
+    const runs = await loadRuns(ctx.sql, filter);
+    // The next page starts after the last run listed; none when this page was not full.
+    const next = runs.length === filter.limit ? runs[runs.length - 1].id : null;
+    return json(200, { runs: runs.map(runJson), next });
   };
 }
