@@ -217,6 +217,7 @@ export async function executeRun(
     const outcome = await streamFn({ sql, config, account, client, log, mode: opts.mode, signal, run });
     note = outcome.note;
     status = signal.aborted ? 'cancelled' : (outcome.status ?? (run.counters.items_failed > 0 ? 'partial' : 'succeeded'));
+    if (signal.aborted) error = cancellation(signal.reason);
   } catch (err) {
     const e = coerceError(err);
     if (signal.aborted) {
