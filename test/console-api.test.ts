@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
-import { Metrics } from '../src/metrics.ts';
+import type { Metrics } from '../src/metrics.ts';
 import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
 import { Scheduler } from '../src/scheduler.ts';
 import type { RunEvents } from '../src/server/context.ts';
@@ -82,9 +82,13 @@ function call(
 const get = (path: string, opts: Parameters<typeof call>[3] = {}) => call(server.url, 'GET', path, opts);
 const post = (path: string, body: object | string | undefined, opts: Parameters<typeof call>[3] = {}) => call(server.url, 'POST', path, { token: TOKEN, body, ...opts });
 
+/** One parsed Server-Sent Event. */
+// biome-ignore lint/suspicious/noExplicitAny: event data is read field by field
+type Sse = { event: string; data: any };
+
 /** Parsed Server-Sent Events of one connection. */
 class EventClient {
-  readonly events: Array<{ event: string; data: any }> = [];
+  readonly events: Sse[] = [];
   #buffer = '';
   #waiters: Array<() => void> = [];
   readonly ready: Promise<void>;
@@ -120,7 +124,7 @@ class EventClient {
   }
 
   /** Resolves with the first event matching `test` (already received or to come). */
-  async waitFor(test: (e: { event: string; data: any }) => boolean, timeoutMs = 30_000): Promise<{ event: string; data: any }> {
+  async waitFor(test: (e: Sse) => boolean, timeoutMs = 30_000): Promise<Sse> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.events.find(test);
