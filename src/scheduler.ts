@@ -7,7 +7,7 @@ import { Cron } from 'croner';
 import type { AccountConfig, Schedule, Stream } from './config.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 import type { RunTrigger } from './db/runs.ts';
-import { type RunMode, type RunResult, executeRun, type SyncDeps } from './streams/run.ts';
+import { type RunMode, type RunResult, executeRun, type StreamFn, type SyncDeps } from './streams/run.ts';
 import { STREAMS_SPEC } from './streams/registry.ts';
 
 /** A run in progress, as the status server shows it. */
@@ -132,7 +132,7 @@ export class Scheduler {
    * Starts a run now unless one of the same account stream is running. Resolves with its result;
    * rejects with RunRefusedError when it cannot start.
    */
-  trigger(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger): Promise<RunResult> {
+  trigger(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger, fn?: StreamFn): Promise<RunResult> {
     const k = key(account.name, stream);
     if (this.#stopped) return Promise.reject(new RunRefusedError('the daemon is stopping'));
     if (this.#active.has(k)) return Promise.reject(new RunRefusedError(`${account.name}/${stream} is already running`));
@@ -153,7 +153,7 @@ export class Scheduler {
         this.#deps.onRunEvent?.(e);
       },
     };
-    const done = executeRun(deps, account, stream, spec.fn, { mode, trigger, signal: abort.signal })
+    const done = executeRun(deps, account, stream, fn ?? spec.fn, { mode, trigger, signal: abort.signal })
       .then(
         (result) => {
           this.#afterRun(account, stream, result);
@@ -187,10 +187,11 @@ export class Scheduler {
 
   /**
    * Starts a run now (a manual sync) and resolves with its run id as soon as its row is written; the
-   * run goes on. Rejects with RunRefusedError when it cannot start (already running, stopping).
+   * run goes on. Rejects with RunRefusedError when it cannot start (already running, stopping). `fn`
+   * replaces the stream's function (a selective scan).
    */
-  async startNow(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger = 'manual'): Promise<number> {
-    const done = this.trigger(account, stream, mode, trigger);
+  async startNow(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger = 'manual', fn?: StreamFn): Promise<number> {
+    const done = this.trigger(account, stream, mode, trigger, fn);
     const entry = this.#active.get(key(account.name, stream));
     if (!entry || entry.done !== done) {
       await done;

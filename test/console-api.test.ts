@@ -364,7 +364,11 @@ describe('POST /api/sync and POST /api/runs/<id>/cancel', () => {
       [{ account: 'main', stream: 'bogus' }, /^stream: must be/],
       [{ account: 'main', stream: 'rma' }, /^stream: main does not sync rma/],
       [{ account: 'main', stream: 'offers', mode: 'turbo' }, /^mode: must be one of/],
-      [{ account: 'main', stream: 'offers', filters: { status: 1 } }, /^filters:/],
+      [{ account: 'main', stream: 'offers', filters: { status: 1 } }, /^filters: only with mode "selective"/],
+      [{ account: 'main', stream: 'orders', mode: 'selective', filters: { status: 1 } }, /^mode: selective needs a stream that supports it \(offers\)/],
+      [{ account: 'main', stream: 'offers', mode: 'selective' }, /^filters: selective needs/],
+      [{ account: 'main', stream: 'offers', mode: 'selective', filters: { colour: 'red' } }, /^filters\.colour: unknown filter/],
+      [{ account: 'main', stream: 'offers', mode: 'selective', filters: { status: 'x' } }, /^filters\.status:/],
     ];
     for (const [body, message] of cases) {
       const res = await post('/api/sync', body);
@@ -372,6 +376,21 @@ describe('POST /api/sync and POST /api/runs/<id>/cancel', () => {
       assert.match(res.json.message, message, JSON.stringify(body));
     }
     assert.equal(scheduler.activeRuns().length, 0, 'no bad request started anything');
+  });
+
+  it('runs a selective scan with filters, which finds only the matching offer and deletes nothing', async () => {
+    const known = sandbox.account('main').offers[5];
+    const res = await post('/api/sync', { account: 'main', stream: 'offers', mode: 'selective', filters: { part_number: String(known.part_number) } });
+    assert.equal(res.status, 202, res.text);
+    const { runId } = res.json.runs[0];
+    const run = await until('the selective run to end', async () => {
+      const r = await get(`/api/runs/${runId}`);
+      return r.json.status !== 'running' && r.json;
+    });
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.itemsSeen, 1);
+    assert.equal(run.deleted, 0);
+    assert.equal((await get('/api/offers?account=main')).json.total, MAIN_OFFERS);
   });
 
   it('refuses bodies over 64 KiB with 413', async () => {

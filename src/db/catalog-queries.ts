@@ -91,13 +91,24 @@ export async function getOffer(sql: Sql, account: string, id: number): Promise<O
   return row ? { ...row, id: Number(row.id), category_id: row.category_id === null ? null : Number(row.category_id) } : null;
 }
 
+const PRODUCT_COLUMNS = 'part_number, source_account, offer_id, part_number_key, name, brand, status, sale_price, currency, stock, accounts, updated_at';
+
+function productWhere(sql: Sql, q: string | undefined) {
+  return q ? sql`where part_number ilike ${likePattern(q)} or name ilike ${likePattern(q)} or part_number_key ilike ${likePattern(q)}` : sql``;
+}
+
 /** Unified catalog rows matching a search (SKU, name or PNK), by SKU, with the total count. */
 export async function listProducts(sql: Sql, q: string | undefined, page: Paging): Promise<{ items: ProductListItem[]; total: number }> {
-  const where = q ? sql`where part_number ilike ${likePattern(q)} or name ilike ${likePattern(q)} or part_number_key ilike ${likePattern(q)}` : sql``;
   const [rows, [{ total }]] = await Promise.all([
-    sql<ProductListItem[]>`select part_number, source_account, offer_id, part_number_key, name, brand, status, sale_price, currency, stock, accounts, updated_at
-      from emag_products ${where} order by part_number limit ${page.limit} offset ${page.offset}`,
-    sql<{ total: number }[]>`select count(*)::int as total from emag_products ${where}`,
+    sql<ProductListItem[]>`select ${sql.unsafe(PRODUCT_COLUMNS)} from emag_products ${productWhere(sql, q)}
+      order by part_number limit ${page.limit} offset ${page.offset}`,
+    sql<{ total: number }[]>`select count(*)::int as total from emag_products ${productWhere(sql, q)}`,
   ]);
   return { items: rows.map((r) => ({ ...r, offer_id: Number(r.offer_id) })), total };
+}
+
+/** Every unified catalog row matching a search, by SKU, a batch at a time (for a CSV download). */
+export async function* eachProduct(sql: Sql, q: string | undefined): AsyncGenerator<ProductListItem[]> {
+  const cursor = sql<ProductListItem[]>`select ${sql.unsafe(PRODUCT_COLUMNS)} from emag_products ${productWhere(sql, q)} order by part_number`.cursor(500);
+  for await (const rows of cursor) yield rows.map((r) => ({ ...r, offer_id: Number(r.offer_id) }));
 }

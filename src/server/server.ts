@@ -25,7 +25,7 @@ import { metricsRoute } from './routes/metrics.ts';
 import { offerRoute } from './routes/offer.ts';
 import { offersRoute } from './routes/offers.ts';
 import { ordersRoute } from './routes/orders.ts';
-import { pageRoute } from './routes/page.ts';
+import { faviconRoute, pageRoute } from './routes/page.ts';
 import { productsRoute } from './routes/products.ts';
 import { runRoute } from './routes/run.ts';
 import { runCancelRoute } from './routes/run-cancel.ts';
@@ -67,6 +67,7 @@ function routeTable(ctx: RouteContext): Route[] {
     { path: '/', methods: { GET: pageRoute(ctx, 'index.html') } },
     { path: '/console/app.js', methods: { GET: pageRoute(ctx, 'app.js') } },
     { path: '/console/style.css', methods: { GET: pageRoute(ctx, 'style.css') } },
+    { path: '/favicon.ico', methods: { GET: faviconRoute(ctx) } },
     { path: '/health', methods: { GET: healthRoute(ctx) } },
     { path: '/metrics', methods: { GET: metricsRoute(ctx) } },
     { path: '/api/status', methods: { GET: statusRoute(ctx) } },

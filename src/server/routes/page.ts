@@ -1,5 +1,5 @@
 /**
- * GET /, /console/app.js, /console/style.css: the dashboard, three static files read once at start
+ * GET /, /console/app.js, /console/style.css (and /favicon.ico, empty): the dashboard, three static files read once at start
  * from `../page/` (no build step, no CDN). The server's strict CSP lets the page load nothing else.
  */
 import { readFileSync } from 'node:fs';
@@ -16,4 +16,9 @@ const ASSETS = {
 export function pageRoute(_ctx: RouteContext, file: keyof typeof ASSETS): Handler {
   const body = readFileSync(new URL(`../page/${file}`, import.meta.url));
   return async () => ({ status: 200, contentType: ASSETS[file], body });
+}
+
+/** Answers GET /favicon.ico with 204: browsers ask for it, and a 404 would be a console error. */
+export function faviconRoute(_ctx: RouteContext): Handler {
+  return async () => ({ status: 204, contentType: 'image/x-icon', body: '' });
 }

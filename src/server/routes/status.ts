@@ -62,6 +62,8 @@ export interface StatusBody {
   recent: { errorsLastHour: number; failedRunsLastHour: number; apiErrorsLastHour: number; apiCallsLastHour: number; rateLimitedLastHour: number; quarantinedLastHour: number };
   alerts: Alert[];
   healthScore: number;
+  /** Whether the control routes are on (EMAG_SYNC_ADMIN_TOKEN is set); never the token itself. */
+  controls: boolean;
 }
 
 /** Answers GET /api/status from the cached snapshot. */
@@ -102,6 +104,7 @@ export function buildStatus(ctx: StatusContext, snapshot: StatusSnapshot): Statu
     },
     alerts,
     healthScore: healthScore(alerts),
+    controls: ctx.config.adminToken !== null,
   };
 }
 
