@@ -119,8 +119,8 @@ describe('the console in Chromium', { skip }, () => {
     const { page, errors } = await open(server.url);
     await page.locator('#catalog tbody tr').first().waitFor();
     assert.equal(await page.locator('#accounts article').count(), 2);
-    assert.match(await page.locator('[data-account="main"] h3').innerText(), /main/);
-    assert.match(await page.locator('[data-account="fbe"] h3').innerText(), /fbe/);
+    assert.match(String(await page.locator('[data-account="main"] h3').textContent()), /main/);
+    assert.match(String(await page.locator('[data-account="fbe"] h3').textContent()), /fbe/);
     await page.locator('#live', { hasText: /^live$/ }).waitFor();
     // Product names carry quotes and diacritics: they are shown as text, not parsed as HTML.
     assert.equal(await page.locator('#catalog tbody script, #catalog tbody img').count(), 0);
@@ -168,7 +168,7 @@ describe('the console in Chromium', { skip }, () => {
       writeFileSync(process.env.UPDATE_SCREENSHOTS ? join(import.meta.dirname, '..', 'docs', 'dashboard.png') : join(tmpdir(), 'emag-sync-dashboard.png'), shot);
       await progressAtLeast(page, first + 1);
       await page.locator('#running li').waitFor({ state: 'detached', timeout: 60_000 });
-      assert.match(await page.locator('#announce').innerText(), /fbe\/offers succeeded/);
+      assert.match(String(await page.locator('#announce').textContent()), /fbe\/offers succeeded/);
       await page.locator('#history tbody tr', { hasText: 'succeeded' }).first().waitFor();
       assert.deepEqual(errors, []);
     } finally {
@@ -191,7 +191,7 @@ describe('the console in Chromium', { skip }, () => {
       const runId = Number(await page.locator('#running li').getAttribute('data-run'));
       await page.getByRole('button', { name: `Cancel run ${runId}` }).click();
       await page.locator('#running li').waitFor({ state: 'detached', timeout: 30_000 });
-      assert.match(await page.locator('#announce').innerText(), /fbe\/offers cancelled/);
+      assert.match(String(await page.locator('#announce').textContent()), /fbe\/offers cancelled/);
       const [row] = await db.sql<{ status: string }[]>`select status from emag_sync_runs where id = ${runId}`;
       assert.equal(row.status, 'cancelled');
     } finally {
@@ -211,7 +211,7 @@ describe('the console in Chromium', { skip }, () => {
     // The row's details, with the raw eMAG record.
     await page.locator(`#catalog tbody tr[data-sku="${sku}"]`).click();
     await page.locator('#details').waitFor({ state: 'visible' });
-    assert.equal(JSON.parse(await page.locator('#details-raw').innerText()).part_number, sku);
+    assert.equal(JSON.parse(String(await page.locator('#details-raw').textContent())).part_number, sku);
     await page.getByRole('button', { name: 'Close' }).click();
 
     const one = await download(page);
