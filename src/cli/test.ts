@@ -3,31 +3,11 @@
  */
 import { type Config, ConfigError, loadConfig } from '../config.ts';
 import { openDatabase, serverVersion } from '../db/connect.ts';
-import { AccountBudget } from '../emag/budget.ts';
-import { EmagClient } from '../emag/client.ts';
-import { EmagError, type EmagErrorKind } from '../emag/errors.ts';
+import { probeAccount } from '../emag/probe.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { pickAccounts } from './accounts.ts';
 import type { Command } from './command.ts';
-
-/** What a failed API check means for a person, by error kind. */
-const HINTS: Record<EmagErrorKind, string> = {
-  auth: 'wrong username/password, or the user lacks API rights',
-  ip_not_whitelisted: "this machine's IP is not whitelisted for the API in the eMAG seller panel",
-  rate_limited: 'rate limited by eMAG; another integration may be using the same account',
-  network: 'cannot reach the API (network or base URL)',
-  timeout: 'the API did not answer in time',
-  server: 'eMAG answered with a server error; try again later',
-  invalid_response: 'the answer was not eMAG JSON (wrong base URL?)',
-  rejected: 'eMAG refused the request',
-};
-
-/** What a failed API check means for a person. */
-function verdict(err: unknown): string {
-  if (!(err instanceof EmagError)) return scrubSecrets(coerceError(err).message);
-  return `${HINTS[err.kind]} — ${err.message}`;
-}
 
 /** Checks everything a sync needs; exits 0 when all passed, 1 otherwise, 78 for a broken configuration. */
 export const test: Command = {
@@ -66,23 +46,10 @@ and prints a verdict for each. Exits 0 when everything passed, 1 otherwise.`,
       console.log(`✘ database: ${scrubSecrets(coerceError(err).message)}`);
     }
     for (const account of accounts) {
-      const client = new EmagClient({
-        account: account.name,
-        baseUrl: account.baseUrl,
-        username: account.username,
-        password: account.password,
-        budget: new AccountBudget(account.ordersRps, account.otherRps),
-        timeoutMs: Math.min(config.apiTimeoutMs, 15_000),
-        maxRetries: 1,
-      });
-      const started = performance.now();
-      try {
-        await client.read('vat', {});
-        console.log(`✔ ${account.name}: API access works (${account.baseUrl}, ${Math.round(performance.now() - started)} ms)`);
-      } catch (err) {
-        ok = false;
-        console.log(`✘ ${account.name}: ${verdict(err)}`);
-      }
+      // The same verdict as the console's "test connection" (POST /api/accounts/<name>/test).
+      const v = await probeAccount(account, { apiTimeoutMs: config.apiTimeoutMs });
+      if (!v.ok) ok = false;
+      console.log(`${v.ok ? '✔' : '✘'} ${account.name}: ${v.message}`);
     }
     return ok ? 0 : 1;
   },
