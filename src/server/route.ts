@@ -4,9 +4,8 @@
  * (or throws an HttpError). `server.ts` lists the routes in one table.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { StatusContext } from './context.ts';
-import type { EventHub } from './events.ts';
-import type { ControlGuard } from './guard.ts';
 import type { Reply } from './reply.ts';
 import type { Snapshots } from './snapshot.ts';
 
@@ -31,8 +30,10 @@ export type Handler = (req: Request) => Promise<Reply>;
 /** What route factories get: the daemon's parts and the server's shared snapshot loaders, event hub and guard. */
 export interface RouteContext extends StatusContext {
   snapshots: Snapshots;
-  events: EventHub;
-  guard: ControlGuard;
+  /** The event stream's clients (an EventHub): `open` gives a new client's stream, null when full. */
+  events: { open(): Readable | null; close(): void };
+  /** The control routes' guard (a ControlGuard). */
+  guard: { wrap(handler: Handler): Handler };
 }
 
 /** One entry of the route table: a path (`/api/runs/:id`) and a handler per method. */

@@ -91,7 +91,8 @@ function routeTable(ctx: RouteContext): Route[] {
 
 /** Starts the server on `ctx.config.host`:`ctx.config.port` (port 0 picks a free one). */
 export async function startStatusServer(ctx: StatusContext): Promise<StatusServer> {
-  const routeCtx = { ...ctx, snapshots: snapshotsFor(ctx), guard: new ControlGuard(ctx.config.adminToken) } as RouteContext;
+  const routeCtx: RouteContext = { ...ctx, snapshots: snapshotsFor(ctx), guard: new ControlGuard(ctx.config.adminToken), events: { open: () => null, close() {} } };
+  // The hub reads the status through the same context it is part of.
   routeCtx.events = new EventHub(routeCtx);
   const routes = routeTable(routeCtx);
   const server = createServer({ keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 15_000 }, (req, res) => {
