@@ -295,6 +295,30 @@ describe('control routes: authentication', () => {
   });
 });
 
+describe('POST /api/sync on an account another instance owns', () => {
+  it('answers 409 naming the owner problem, and starts nothing', async () => {
+    const partial = await startStatusServer({
+      sql: db.sql,
+      config,
+      metrics,
+      scheduler,
+      log: createLogger('silent'),
+      startedAt: new Date(),
+      version: 'test',
+      database: { where: 'test', embedded: false },
+      ownedAccounts: () => ['main'],
+    });
+    try {
+      const res = await call(partial.url, 'POST', '/api/sync', { token: TOKEN, body: { account: 'fbe', stream: 'offers' } });
+      assert.equal(res.status, 409);
+      assert.equal(res.json.error, 'not_owned');
+      assert.equal(scheduler.activeRuns().length, 0);
+    } finally {
+      await partial.close();
+    }
+  });
+});
+
 describe('POST /api/sync and POST /api/runs/<id>/cancel', () => {
   it('starts a run (202 with its id), refuses a second one with 409 naming it, and cancels it', async () => {
     sandbox.setLatency(150);
@@ -601,6 +625,24 @@ describe('GET /api/events', () => {
         beat.data.accounts.map((a: { name: string }) => a.name),
         ['main', 'fbe', 'wrong'],
       );
+    } finally {
+      client.close();
+    }
+  });
+
+  it('sends alert started and cleared as a stream starts and stops failing', async () => {
+    const client = new EventClient(server.url);
+    await client.ready;
+    try {
+      // The first heartbeat is the baseline: alerts already active then are not "started".
+      await client.waitFor((e) => e.event === 'status', 5000);
+      await db.sql`insert into emag_sync_runs (account, stream, trigger, status, started_at, finished_at, error, error_kind)
+        values ('fbe', 'offers', 'schedule', 'failed', now(), now(), 'fbe: product_offer/read: not authorised (HTTP 401)', 'auth')`;
+      const started = await client.waitFor((e) => e.event === 'alert' && e.data.type === 'started' && e.data.alert.type === 'sync_failing' && e.data.alert.account === 'fbe', 10_000);
+      assert.equal(started.data.alert.severity, 'critical');
+      await db.sql`insert into emag_sync_runs (account, stream, trigger, status, started_at, finished_at)
+        values ('fbe', 'offers', 'schedule', 'succeeded', now(), now())`;
+      await client.waitFor((e) => e.event === 'alert' && e.data.type === 'cleared' && e.data.alert.type === 'sync_failing' && e.data.alert.account === 'fbe', 10_000);
     } finally {
       client.close();
     }

@@ -200,6 +200,27 @@ describe('the console in Chromium', { skip }, () => {
     }
   });
 
+  it('shows names with markup, quotes and diacritics as text', async () => {
+    const name = `<img src=x onerror="document.title='pwned'"> Ceai "Verde" l'été – ăîșț`;
+    await db.sql`insert into emag_offers (account, id, part_number, name, status, raw, content_hash)
+      values ('main', 990001, 'XSS-TEST-1', ${name}, 1, ${db.sql.json({ id: 990001, name })}, 'test')`;
+    try {
+      const { page, errors } = await open(server.url);
+      await page.locator('#catalog-source').selectOption('main');
+      await page.getByLabel('Search').fill('XSS-TEST-1');
+      await page.getByRole('button', { name: 'Search' }).click();
+      const cell = page.locator('#catalog tbody tr[data-sku="XSS-TEST-1"] td').nth(1);
+      await cell.waitFor();
+      assert.equal(await cell.textContent(), name);
+      assert.equal(await page.locator('#catalog img').count(), 0);
+      assert.notEqual(await page.title(), 'pwned');
+      assert.deepEqual(errors, []);
+      await page.context().close();
+    } finally {
+      await db.sql`delete from emag_offers where id = 990001`;
+    }
+  });
+
   it('finds a known SKU, and the CSV download holds exactly the filtered rows', async () => {
     const { page, errors } = await open(server.url);
     const sku = String(sandbox.account('main').offers[42].part_number);
