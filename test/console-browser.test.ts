@@ -57,9 +57,13 @@ let server: StatusServer;
 let openServer: StatusServer;
 let browser: Browser;
 
-/** A fresh page that records console errors and page errors (CSP violations are console errors). */
-async function open(url: string): Promise<{ page: Page; errors: string[] }> {
+/**
+ * A fresh page that records console errors and page errors (CSP violations are console errors).
+ * `noEvents`: /api/events fails, as when a proxy cuts the stream.
+ */
+async function open(url: string, opts: { noEvents?: boolean } = {}): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  if (opts.noEvents) await context.route('**/api/events', (route) => route.abort());
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (m) => {
@@ -171,6 +175,22 @@ describe('the console in Chromium', { skip }, () => {
       assert.match(String(await page.locator('#announce').textContent()), /fbe\/offers succeeded/);
       await page.locator('#history tbody tr', { hasText: 'succeeded' }).first().waitFor();
       assert.deepEqual(errors, []);
+    } finally {
+      sandbox.setLatency(0);
+      await page.context().close();
+    }
+  });
+
+  it('follows a run by polling when the event stream is down', async () => {
+    const { page } = await open(server.url, { noEvents: true });
+    await page.locator('#live', { hasText: 'polling' }).waitFor();
+    sandbox.setLatency(100);
+    try {
+      const runId = await scheduler.startNow(config.accounts[1], 'offers', 'full', 'manual');
+      await page.locator(`#running li[data-run="${runId}"] progress`).waitFor({ timeout: 30_000 });
+      await page.locator(`#running li[data-run="${runId}"]`).waitFor({ state: 'detached', timeout: 60_000 });
+      // The ended run shows up in the history, which polling refreshes too.
+      await page.locator('#history tbody tr td:first-child', { hasText: new RegExp(`^${runId}$`) }).waitFor();
     } finally {
       sandbox.setLatency(0);
       await page.context().close();
