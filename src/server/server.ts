@@ -1,7 +1,9 @@
 /**
- * The status server on node:http: a route table, JSON errors (404, 405 with Allow, 400 for malformed
- * requests, 500 without details), keep-alive, and a close that ends open sockets so shutdown never
- * waits on an idle browser tab.
+ * The status server on node:http: one route table (a file per route under routes/, control routes
+ * behind the guard), the Host check against DNS rebinding (421), security headers on every answer,
+ * JSON errors (404, 405 with Allow, 400 for malformed requests, 413 for big bodies, 500 without
+ * details), streamed answers (events, CSV), keep-alive, and a close that ends open sockets so
+ * shutdown never waits on an idle browser tab.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type Duplex, Readable } from 'node:stream';
