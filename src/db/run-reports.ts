@@ -42,13 +42,14 @@ export interface RunningRun extends StreamKey {
   deleted: number;
   failed: number;
   apiRequests: number;
+  /** Requests that waited for the rate budget. */
+  rateLimitWaits: number;
 }
 
 /** A run as the history lists it (without its checkpoint). */
 export interface RunSummary extends Omit<RunningRun, 'heartbeatAt'> {
   status: RunStatus;
   finishedAt: Date | null;
-  rateLimitWaits: number;
   error: string | null;
 }
 
@@ -143,7 +144,7 @@ export async function loadRun(sql: Sql, id: number): Promise<RunSummary | null> 
 
 function toSummary(r: RunRowLite): RunSummary {
   const { heartbeatAt: _, ...run } = toRunning(r);
-  return { ...run, status: r.status, finishedAt: r.finished_at, rateLimitWaits: r.rate_limit_waits, error: r.error };
+  return { ...run, status: r.status, finishedAt: r.finished_at, error: r.error };
 }
 
 function toRunning(r: RunRowLite): RunningRun {
@@ -164,5 +165,6 @@ function toRunning(r: RunRowLite): RunningRun {
     deleted: r.items_deleted,
     failed: r.items_failed,
     apiRequests: r.api_requests,
+    rateLimitWaits: r.rate_limit_waits,
   };
 }
