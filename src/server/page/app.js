@@ -15,6 +15,8 @@ const state = {
   status: null,
   token: sessionStorage.getItem(TOKEN_KEY),
   running: new Map(),
+  /** Runs whose end we saw: a status document cached from just before must not bring them back. */
+  ended: new Set(),
   history: { stack: [], before: null, next: null },
   catalog: { page: 1, total: 0 },
   poller: null,
@@ -143,14 +145,15 @@ function renderStatus(s) {
   const seen = new Set();
   for (const a of s.accounts) {
     for (const st of a.streams) {
-      if (!st.running) continue;
+      if (!st.running || state.ended.has(st.running.runId)) continue;
       seen.add(st.running.runId);
       const known = state.running.get(st.running.runId);
       upsertRun({ ...known, ...st.running, id: st.running.runId, account: a.name, stream: st.stream, status: 'running' });
     }
   }
-  // A run that is no longer running anywhere ended while we were not listening.
-  for (const id of state.running.keys()) if (!seen.has(id) && state.polling) removeRun(id);
+  // A run that is no longer running anywhere ended while we were not listening. One that started a
+  // moment ago may not be in this (cached) document yet.
+  for (const [id, r] of state.running) if (!seen.has(id) && Date.now() - Date.parse(r.startedAt) > 5000) removeRun(id);
 }
 
 function fillSelects(s) {
@@ -363,11 +366,12 @@ function follow() {
   es.addEventListener('run', (ev) => {
     const { type, run } = JSON.parse(ev.data);
     if (type === 'finished') {
+      state.ended.add(run.id);
       removeRun(run.id);
       announce(summary(run));
       void loadHistory();
       void refreshStatus();
-    } else upsertRun(run);
+    } else if (!state.ended.has(run.id)) upsertRun(run);
   });
   es.addEventListener('alert', (ev) => {
     const { type, alert } = JSON.parse(ev.data);
