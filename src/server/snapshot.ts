@@ -8,7 +8,6 @@ import { implementedStreams } from '../streams/registry.ts';
 import { ping } from '../db/connect.ts';
 import { commandCounts } from '../db/commands.ts';
 import { unacknowledgedCounts } from '../db/orders.ts';
-import { ping } from '../db/ping.ts';
 import { cachedFor } from './cache.ts';
 import type { StatusContext } from './context.ts';
 import { type AccountActivity, loadActivity } from '../db/api-calls.ts';
