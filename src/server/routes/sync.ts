@@ -36,8 +36,8 @@ export function syncRoute(ctx: RouteContext): Handler {
       if (body.filters !== undefined) throw new HttpError(400, 'bad_request', 'filters: only with mode "selective"');
       mode = body.mode as RunMode | undefined;
     }
-    const { startNow } = ctx.scheduler;
-    if (!startNow) throw new HttpError(503, 'unavailable', 'this server cannot start runs');
+    const { scheduler } = ctx;
+    if (!scheduler.startNow) throw new HttpError(503, 'unavailable', 'this server cannot start runs');
 
     const owned = new Set(ctx.ownedAccounts());
     const accounts: AccountConfig[] =
@@ -50,8 +50,8 @@ export function syncRoute(ctx: RouteContext): Handler {
         throw new HttpError(400, 'bad_request', `stream: ${a.name} does not sync ${stream} (EMAG_${a.name.toUpperCase()}_SYNC_TYPES)`);
       }
     }
-    const wanted = accounts.flatMap((a) => (stream === 'all' ? a.syncTypes.filter((s) => STREAMS_SPEC[s]) : [stream as Stream]).map((s) => ({ account: a, stream: s })));
-    const running = ctx.scheduler.activeRuns();
+    const wanted = accounts.flatMap((a) => (stream === 'all' ? a.syncTypes : [stream as Stream]).map((s) => ({ account: a, stream: s })));
+    const running = scheduler.activeRuns();
     const busy = (a: string, s: string) => running.find((r) => r.account === a && r.stream === s);
     if (wanted.length === 1) {
       const r = busy(wanted[0].account.name, wanted[0].stream);
@@ -60,9 +60,9 @@ export function syncRoute(ctx: RouteContext): Handler {
     const runs: Array<{ account: string; stream: Stream; runId: number }> = [];
     const skipped: Array<{ account: string; stream: Stream; reason: string }> = [];
     for (const w of wanted) {
-      const m = mode ?? STREAMS_SPEC[w.stream]?.defaultMode ?? 'full';
+      const m = mode ?? STREAMS_SPEC[w.stream].defaultMode;
       try {
-        runs.push({ account: w.account.name, stream: w.stream, runId: await startNow.call(ctx.scheduler, w.account, w.stream, m, 'manual', selective) });
+        runs.push({ account: w.account.name, stream: w.stream, runId: await scheduler.startNow(w.account, w.stream, m, 'manual', selective) });
       } catch (err) {
         if (!(err instanceof RunRefusedError) && wanted.length === 1) throw err;
         skipped.push({ account: w.account.name, stream: w.stream, reason: err instanceof RunRefusedError ? err.message : 'could not start (see the daemon log)' });
@@ -78,8 +78,8 @@ export function syncRoute(ctx: RouteContext): Handler {
 
 /** The filtered stream function of a selective run; 400 naming the filter for anything wrong. */
 function selectiveFn(stream: string, filters: unknown): StreamFn {
-  const spec = stream === 'all' ? undefined : STREAMS_SPEC[stream as Stream]?.selective;
-  if (!spec) throw new HttpError(400, 'bad_request', `mode: selective needs a stream that supports it (${STREAMS.filter((s) => STREAMS_SPEC[s]?.selective).join(', ')})`);
+  const spec = stream === 'all' ? undefined : STREAMS_SPEC[stream as Stream].selective;
+  if (!spec) throw new HttpError(400, 'bad_request', `mode: selective needs a stream that supports it (${STREAMS.filter((s) => STREAMS_SPEC[s].selective).join(', ')})`);
   const names = Object.keys(spec.filters);
   if (filters === null || typeof filters !== 'object' || Array.isArray(filters) || Object.keys(filters).length === 0) {
     throw new HttpError(400, 'bad_request', `filters: selective needs an object of at least one filter (${stream}: ${names.join(', ')})`);
