@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Config } from '../src/config.ts';
+import { type Config, ConfigError, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
 import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
@@ -610,6 +610,20 @@ describe('the page and the Host check', () => {
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `[::1]:${port}`, '10.1.2.3', `console.internal:${port}`, 'CONSOLE.INTERNAL']) {
       const res = await get('/health', { host });
       assert.notEqual(res.status, 421, host);
+    }
+  });
+});
+
+describe('EMAG_SYNC_ALLOWED_HOSTS', () => {
+  it('is refused at start (exit 78) when an entry is not a host name, naming the variable', () => {
+    const base = { EMAG_ACCOUNTS: 'main', EMAG_MAIN_USERNAME: 'u', EMAG_MAIN_PASSWORD: 'p' };
+    assert.deepEqual(loadConfig({ ...base, EMAG_SYNC_ALLOWED_HOSTS: 'Console.Internal, emag-sync.example.com' }).allowedHosts, ['console.internal', 'emag-sync.example.com']);
+    for (const bad of ['http://evil.example', 'evil.example:8001', 'evil.example/x', 'a b']) {
+      assert.throws(
+        () => loadConfig({ ...base, EMAG_SYNC_ALLOWED_HOSTS: bad }),
+        (err: unknown) => err instanceof ConfigError && err.exitCode === 78 && err.problems.some((p) => p.startsWith('EMAG_SYNC_ALLOWED_HOSTS:')),
+        bad,
+      );
     }
   });
 });
