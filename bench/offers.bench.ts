@@ -16,6 +16,7 @@
  * non-zero only when the bench could not measure something.
  */
 import { fileURLToPath } from 'node:url';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { VERSION } from '../src/daemon.ts';
 import { scrubSecrets } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
@@ -375,6 +376,7 @@ async function health(db: BenchDatabase): Promise<void> {
       version: VERSION,
       database: { where: 'bench PostgreSQL', embedded: false },
       ownedAccounts: () => config.accounts.map((a) => a.name),
+      alerts: new AlertEngine({ sql: db.sql, config, log: createLogger('silent') }),
     });
     try {
       const healthUrl = `${server.url}/health`;

@@ -96,6 +96,49 @@ export interface Config {
   ordersLookbackMinutes: number;
   /** @default true */
   autoAcknowledge: boolean;
+  /** Alert rules, thresholds and webhook delivery. */
+  alerts: AlertConfig;
+}
+
+/** The alert engine's settings (EMAG_ALERT_*). */
+export interface AlertConfig {
+  /** Where notifications are POSTed; empty: alerts are kept but nobody is told. */
+  webhookUrls: string[];
+  /** HMAC-SHA256 key for `X-Emag-Sync-Signature`; null sends unsigned. */
+  webhookSecret: string | null;
+  /** Time between evaluations. @default 30000 */
+  intervalMs: number;
+  /** One webhook attempt's timeout. @default 10000 */
+  webhookTimeoutMs: number;
+  /** First retry delay of a failed delivery, doubling up to 10 min. @default 30000 */
+  retryFirstMs: number;
+  /** A delivery still failing this long after its first attempt is given up (undelivered). @default 3600000 */
+  giveUpMs: number;
+  thresholds: AlertThresholds;
+}
+
+/** When the rules fire; every figure is a positive number. */
+export interface AlertThresholds {
+  /** Consecutive failed runs of a stream that make `sync_failing`. @default 3 */
+  failedRuns: number;
+  /** Orders not synced for this long are stale. @default 30 */
+  staleOrdersMinutes: number;
+  /** Returns not synced for this long are stale. @default 120 */
+  staleReturnsMinutes: number;
+  /** Other streams are stale after this many of their intervals. @default 2 */
+  staleIntervals: number;
+  /** A new order older than this and not acknowledged. @default 15 */
+  unacknowledgedMinutes: number;
+  /** Share of failed API calls in the window, in percent. @default 10 */
+  errorRatePercent: number;
+  /** p95 API latency in the window, in seconds. @default 5 */
+  slowP95Seconds: number;
+  /** The window of the API-call rules, in minutes. @default 15 */
+  apiWindowMinutes: number;
+  /** An outbox command pending longer than this. @default 10 */
+  outboxPendingMinutes: number;
+  /** An enabled account no instance owns for this long. @default 2 */
+  unownedMinutes: number;
 }
 
 /** Raised when the configuration is invalid; `problems` has one line per problem. */
@@ -166,6 +209,7 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     ordersStartDate: p.date('EMAG_ORDERS_START_DATE', new Date(Date.now() - 90 * 86_400_000)),
     ordersLookbackMinutes: p.int('EMAG_ORDERS_LOOKBACK_MINUTES', 10, { min: 0, max: 24 * 60 }),
     autoAcknowledge: p.bool('EMAG_AUTO_ACKNOWLEDGE', true),
+    alerts: loadAlerts(env, p),
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     problems.push('EMAG_SYNC_ADMIN_TOKEN: must be at least 16 characters');
@@ -250,6 +294,51 @@ function loadAccount(name: string, env: Env, p: Parser): AccountConfig {
   };
 }
 
+/** EMAG_ALERT_*: webhooks, timings and the thresholds of the rules. */
+function loadAlerts(env: Env, p: Parser): AlertConfig {
+  const webhookUrls = (env.EMAG_ALERT_WEBHOOK_URL ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const [i, u] of webhookUrls.entries()) {
+    // The URL itself is not echoed: Slack and Mattermost webhook paths are secrets.
+    if (!isHttpUrl(u)) p.problem(`EMAG_ALERT_WEBHOOK_URL: entry ${i + 1} is not an http(s) URL`);
+  }
+  const positive = (key: string, def: number) => p.positive(key, def);
+  return {
+    webhookUrls,
+    webhookSecret: env.EMAG_ALERT_WEBHOOK_SECRET?.trim() || null,
+    intervalMs: positive('EMAG_ALERT_INTERVAL', 30) * 1000,
+    webhookTimeoutMs: positive('EMAG_ALERT_WEBHOOK_TIMEOUT', 10) * 1000,
+    retryFirstMs: positive('EMAG_ALERT_RETRY_SECONDS', 30) * 1000,
+    giveUpMs: positive('EMAG_ALERT_GIVE_UP_MINUTES', 60) * 60_000,
+    thresholds: {
+      failedRuns: p.int('EMAG_ALERT_FAILED_RUNS', 3, { min: 1, max: 1000 }),
+      staleOrdersMinutes: positive('EMAG_ALERT_STALE_ORDERS_MINUTES', 30),
+      staleReturnsMinutes: positive('EMAG_ALERT_STALE_RETURNS_MINUTES', 120),
+      staleIntervals: positive('EMAG_ALERT_STALE_INTERVALS', 2),
+      unacknowledgedMinutes: positive('EMAG_ALERT_UNACKNOWLEDGED_MINUTES', 15),
+      errorRatePercent: percent(p, 'EMAG_ALERT_ERROR_RATE_PERCENT', 10),
+      slowP95Seconds: positive('EMAG_ALERT_SLOW_P95_SECONDS', 5),
+      apiWindowMinutes: positive('EMAG_ALERT_API_WINDOW_MINUTES', 15),
+      outboxPendingMinutes: positive('EMAG_ALERT_OUTBOX_PENDING_MINUTES', 10),
+      unownedMinutes: positive('EMAG_ALERT_UNOWNED_MINUTES', 2),
+    },
+  };
+}
+
+function percent(p: Parser, key: string, def: number): number {
+  const n = p.positive(key, def);
+  if (n > 100) p.problem(`${key}: ${n} is more than 100 (percent)`);
+  return Math.min(n, 100);
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Typed readers that record a problem (naming the variable) instead of throwing. */
 class Parser {
   constructor(
@@ -272,6 +361,15 @@ class Parser {
     const n = Number(v);
     if (!Number.isFinite(n)) return this.bad(key, `"${v}" is not a number`, def);
     if (n < range.min || n > range.max) return this.bad(key, `${n} is out of range ${range.min}..${range.max}`, def);
+    return n;
+  }
+
+  /** A number greater than 0 (a threshold or a duration). */
+  positive(key: string, def: number): number {
+    const v = this.raw(key);
+    if (v === undefined) return def;
+    const n = /^\d+(\.\d+)?$|^\.\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (!(n > 0 && Number.isFinite(n))) return this.bad(key, `"${v}" is not a positive number`, def);
     return n;
   }
 

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { AlertEngine } from './alerts/evaluate.ts';
 import type { AccountConfig, Config, Stream } from './config.ts';
 import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
 import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
@@ -70,6 +71,7 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
 /** A running daemon. */
 export interface Daemon {
   runtime: Runtime;
+  alerts: AlertEngine;
   scheduler: Scheduler;
   server: StatusServer;
   /** Stops scheduling, cancels runs (they keep what they committed), closes the server and the database. */
@@ -109,6 +111,9 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const runEvents: RunEvents = new EventEmitter();
     runtime.deps.onRunEvent = (e) => runEvents.emit('run', e);
     const scheduler = new Scheduler(runtime.deps);
+    const alerts = new AlertEngine({ sql, config, log, countDelivery: (result) => metrics.alertNotifications.inc({ result }) });
+    await alerts.start();
+    parts.defer('alert engine', () => alerts.stop());
     const server = await startStatusServer({
       sql,
       config,
@@ -125,6 +130,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
         metrics.observeCall(e);
         runtime.deps.callLog?.record(e);
       },
+      alerts,
     });
     parts.defer('status server', () => server.close());
     // Stopped before the server closes, so /health answers while runs are being cancelled.
@@ -179,6 +185,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     );
     return {
       runtime,
+      alerts,
       scheduler,
       server,
       stop: async () => {

@@ -11,6 +11,12 @@ export interface DatabaseSources {
   commands(): Promise<Array<{ account: string; kind: string; status: string; n: number }>>;
 }
 
+/** What the alert gauges read at scrape time (the alert engine). */
+export interface AlertSource {
+  active(): Array<{ type: string; severity: string }>;
+  healthScore(): number;
+}
+
 /** All metrics of one daemon. */
 export class Metrics {
   readonly registry = new Registry();
@@ -28,12 +34,15 @@ export class Metrics {
   readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
   readonly eventClients = new Gauge({ name: 'emag_sync_event_clients', help: 'Clients connected to the console event stream (/api/events).', registers: [this.registry] });
   readonly eventClientsDropped = new Counter({ name: 'emag_sync_event_clients_dropped_total', help: 'Event-stream clients dropped because they stopped reading.', registers: [this.registry] });
-  /** Set by the status server at each scrape from the same alerts as /api/status. */
-  readonly healthScore = new Gauge({ name: 'emag_sync_health_score', help: 'The 0–100 health score of /api/status.', registers: [this.registry] });
   /** Filled at scrape time from the database, by the sources the daemon sets with `setDatabaseSources`. */
   readonly unacknowledged: Gauge;
   readonly commands: Gauge;
   #sources: DatabaseSources | null = null;
+  readonly alertNotifications = new Counter({ name: 'emag_alert_notifications_total', help: 'Alert webhook deliveries by result: delivered, retried (an attempt failed), undelivered (given up).', labelNames: ['result'], registers: [this.registry] });
+  /** Filled at scrape time from the alert engine set with `setAlertSource`. */
+  readonly healthScore: Gauge;
+  readonly alertsActive: Gauge;
+  #alerts: AlertSource | null = null;
   readonly buildInfo = new Gauge({ name: 'emag_sync_build_info', help: 'Version of the running emag-sync.', labelNames: ['version', 'node'], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
@@ -59,6 +68,27 @@ export class Metrics {
         for (const c of (await self.#read((s) => s.commands())) ?? []) this.inc({ account: c.account, kind: c.kind, status: c.status }, c.n);
       },
     });
+    this.healthScore = new Gauge({
+      name: 'emag_sync_health_score',
+      help: 'The 0–100 health score of /api/status and /health, from the active alerts.',
+      registers: [this.registry],
+      collect() {
+        // No engine (one-off commands): nothing is known to be wrong.
+        this.set(self.#alerts?.healthScore() ?? 100);
+      },
+    });
+    this.alertsActive = new Gauge({
+      name: 'emag_sync_alerts_active',
+      help: 'Active alerts by type and severity.',
+      labelNames: ['type', 'severity'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const a of self.#alerts?.active() ?? []) this.inc({ type: a.type, severity: a.severity });
+      },
+    });
+    // Every result from zero, so rate() and increase() see the first delivery.
+    for (const result of ['delivered', 'retried', 'undelivered']) this.alertNotifications.inc({ result }, 0);
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: opts.version ?? '0.0.0', node: process.version }, 1);
   }
@@ -83,6 +113,11 @@ export class Metrics {
   /** Where the database-backed gauges read their numbers at scrape time. */
   setDatabaseSources(sources: DatabaseSources): void {
     this.#sources = sources;
+  }
+
+  /** Where the health score and active-alert gauges read at scrape time. */
+  setAlertSource(source: AlertSource): void {
+    this.#alerts = source;
   }
 
   /** Records one eMAG attempt. */

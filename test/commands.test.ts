@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { commandCounts, listConflicts } from '../src/db/commands.ts';
 import { unacknowledgedCounts } from '../src/db/orders.ts';
 import { Metrics } from '../src/metrics.ts';
@@ -343,6 +344,9 @@ test('/api/status and /metrics show waiting, failed and conflicting commands per
     await db.sql`update emag_commands set status = 'conflict', error = 'parked for a person' where id = ${id}`;
   }
   await insert('stock_update', { id: offerAt(5).id, stock: 1 });
+  const alerts = new AlertEngine({ sql: db.sql, config: deps.config, log: deps.log });
+  await alerts.evaluate();
+  await alerts.evaluate();
   const server = await startStatusServer({
     sql: db.sql,
     config: deps.config,
@@ -353,6 +357,7 @@ test('/api/status and /metrics show waiting, failed and conflicting commands per
     version: 'test',
     database: { where: 'test', embedded: false },
     ownedAccounts: () => ['main', 'fbe'],
+    alerts,
   });
   try {
     const [{ n: failed }] = await db.sql`select count(*)::int as n from emag_commands where account = 'main' and status = 'failed'`;
@@ -366,7 +371,8 @@ test('/api/status and /metrics show waiting, failed and conflicting commands per
     assert.equal(main.commands.byKind.stock_update.pending, 1);
     assert.ok(main.commands.conflict >= 2, 'the commands in conflict');
     assert.equal(typeof main.unacknowledgedOrders, 'number');
-    assert.ok(status.alerts.some((a) => a.type === 'commands_need_attention'));
+    assert.ok(status.alerts.some((a) => a.type === 'conflicts_waiting'));
+    assert.ok(status.alerts.some((a) => a.type === 'outbox_failing'));
     const text = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(text, /emag_commands\{account="main",kind="stock_update",status="pending"\} 1/);
     assert.match(text, /emag_orders_unacknowledged/);

@@ -14,6 +14,7 @@ import { createLogger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
 import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
 import { Scheduler } from '../src/scheduler.ts';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import type { RunEvents } from '../src/server/context.ts';
 import { type StatusServer, startStatusServer } from '../src/server/server.ts';
 import type { RunEvent, SyncDeps } from '../src/streams/run.ts';
@@ -31,6 +32,7 @@ let deps: SyncDeps;
 let scheduler: Scheduler;
 let runEvents: RunEvents;
 let metrics: Metrics;
+let alerts: AlertEngine;
 /** With the admin token configured. */
 let server: StatusServer;
 /** Without one: every control route answers 403. */
@@ -181,11 +183,14 @@ before(async () => {
     EMAG_FBE_SYNC_TYPES: 'offers',
     EMAG_SYNC_ADMIN_TOKEN: TOKEN,
     EMAG_SYNC_ALLOWED_HOSTS: 'console.internal',
+    EMAG_ALERT_INTERVAL: '0.1',
   }));
   metrics = deps.metrics as Metrics;
   runEvents = new EventEmitter();
   deps.onRunEvent = (e) => runEvents.emit('run', e);
   scheduler = new Scheduler(deps);
+  alerts = new AlertEngine({ sql: db.sql, config, log: createLogger('silent') });
+  await alerts.start();
   const context = {
     sql: db.sql,
     config,
@@ -199,6 +204,7 @@ before(async () => {
     runEvents,
     budgets: deps.budgets,
     heartbeatMs: 300,
+    alerts,
   };
   server = await startStatusServer(context);
   openServer = await startStatusServer({ ...context, config: { ...config, adminToken: null } });
@@ -208,6 +214,7 @@ before(async () => {
 });
 
 after(async () => {
+  await alerts?.stop();
   await scheduler?.stop();
   await server?.close();
   await openServer?.close();
@@ -281,6 +288,7 @@ describe('control routes: authentication', () => {
       version: 'test',
       database: { where: 'test', embedded: false },
       ownedAccounts: () => ['main'],
+      alerts,
     });
     try {
       for (let i = 0; i < 10; i++) assert.equal((await call(fresh.url, 'POST', '/api/commands/1/retry', { token: `wrong-${i}`, body: {} })).status, 401);
@@ -307,6 +315,7 @@ describe('POST /api/sync on an account another instance owns', () => {
       version: 'test',
       database: { where: 'test', embedded: false },
       ownedAccounts: () => ['main'],
+      alerts,
     });
     try {
       const res = await call(partial.url, 'POST', '/api/sync', { token: TOKEN, body: { account: 'fbe', stream: 'offers' } });
@@ -652,11 +661,11 @@ describe('GET /api/events', () => {
       await client.waitFor((e) => e.event === 'status', 5000);
       await db.sql`insert into emag_sync_runs (account, stream, trigger, status, started_at, finished_at, error, error_kind)
         values ('fbe', 'offers', 'schedule', 'failed', now(), now(), 'fbe: product_offer/read: not authorised (HTTP 401)', 'auth')`;
-      const started = await client.waitFor((e) => e.event === 'alert' && e.data.type === 'started' && e.data.alert.type === 'sync_failing' && e.data.alert.account === 'fbe', 10_000);
+      const started = await client.waitFor((e) => e.event === 'alert' && e.data.type === 'started' && e.data.alert.type === 'auth' && e.data.alert.account === 'fbe', 10_000);
       assert.equal(started.data.alert.severity, 'critical');
       await db.sql`insert into emag_sync_runs (account, stream, trigger, status, started_at, finished_at)
         values ('fbe', 'offers', 'schedule', 'succeeded', now(), now())`;
-      await client.waitFor((e) => e.event === 'alert' && e.data.type === 'cleared' && e.data.alert.type === 'sync_failing' && e.data.alert.account === 'fbe', 10_000);
+      await client.waitFor((e) => e.event === 'alert' && e.data.type === 'cleared' && e.data.alert.type === 'auth' && e.data.alert.account === 'fbe', 10_000);
     } finally {
       client.close();
     }

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import type { Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
@@ -104,6 +105,8 @@ describe('the console in Chromium', { skip }, () => {
       ownedAccounts: () => ['main', 'fbe'],
       runEvents,
       budgets: deps.budgets,
+      // Not started: the page's alert list is not what this test is about.
+      alerts: new AlertEngine({ sql: db.sql, config, log: createLogger('silent') }),
     };
     server = await startStatusServer(context);
     openServer = await startStatusServer({ ...context, config: { ...config, adminToken: null } });

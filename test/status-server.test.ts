@@ -14,6 +14,7 @@ import { Metrics } from '../src/metrics.ts';
 import { Scheduler } from '../src/scheduler.ts';
 import { commandCounts } from '../src/db/commands.ts';
 import { unacknowledgedCounts } from '../src/db/orders.ts';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { type StatusContext, type StatusServer, startStatusServer } from '../src/server/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 
@@ -59,8 +60,18 @@ function context(over: Partial<StatusContext> = {}): StatusContext {
     version: '9.9.9-test',
     database: { where: 'test PostgreSQL', embedded: false },
     ownedAccounts: () => ['main', 'fbe'],
+    // An engine that has not evaluated yet knows of no alert.
+    alerts: new AlertEngine({ sql: db.sql, config, log }),
     ...over,
   };
+}
+
+/** An alert engine over `sql` that evaluated twice, so the conditions that hold have fired. */
+async function evaluated(sql: Sql): Promise<AlertEngine> {
+  const engine = new AlertEngine({ sql, config, log, startedAt: new Date(Date.now() - 3 * HOUR) });
+  await engine.evaluate();
+  await engine.evaluate();
+  return engine;
 }
 
 async function start(over: Partial<StatusContext> = {}): Promise<StatusServer> {
@@ -170,7 +181,7 @@ describe('GET /health', () => {
       // Wired like the daemon: the database-backed gauges read the dead database at scrape time.
       const metrics = new Metrics({ defaultMetrics: false });
       metrics.setDatabaseSources({ unacknowledged: () => unacknowledgedCounts(dead), commands: () => commandCounts(dead) });
-      const server = await start({ sql: dead, scheduler, metrics });
+      const server = await start({ sql: dead, scheduler, metrics, alerts: await evaluated(dead) });
       const res = await fetch(`${server.url}/health`);
       assert.equal(res.status, 503);
       const body = (await res.json()) as HealthDoc;
@@ -186,7 +197,7 @@ describe('GET /health', () => {
       const s = (await status.json()) as { database: { ok: boolean }; healthScore: number; alerts: Array<{ type: string }>; accounts: Array<{ name: string; status: string }> };
       assert.equal(s.database.ok, false);
       assert.equal(s.healthScore, 0);
-      assert.ok(s.alerts.some((a) => a.type === 'database_unavailable'));
+      assert.ok(s.alerts.some((a) => a.type === 'database'));
       assert.equal(s.accounts.find((a) => a.name === 'main')?.status, 'unknown');
 
       const m = await fetch(`${server.url}/metrics`);
@@ -217,7 +228,7 @@ describe('GET /api/status, /api/runs, /metrics', () => {
       error: i < 2 ? 'rate_limited' : i < 10 ? 'server' : null,
     }));
     await db.sql`insert into emag_api_calls ${db.sql(calls)}`;
-    server = await start();
+    server = await start({ alerts: await evaluated(db.sql) });
   });
 
   it('shows each account with live progress, next sync, errors and alerts', async () => {
@@ -248,13 +259,15 @@ describe('GET /api/status, /api/runs, /metrics', () => {
 
     assert.equal(s.recent.quarantinedLastHour, 2);
     assert.equal(s.recent.apiErrorsLastHour, 10);
-    assert.equal(s.recent.errorsLastHour, 11, 'ten failed calls and one failed run');
+    assert.equal(s.recent.failedRunsLastHour, 1);
+    assert.equal(s.recent.errorsLastHour, 1, 'one critical alert in the history of the last hour');
+    assert.equal(s.recent.warningsLastHour, 4);
     const types = s.alerts.map((a: { type: string; account?: string }) => `${a.type}:${a.account ?? ''}`).sort();
-    assert.deepEqual(types, ['high_error_rate:fbe', 'rate_limit_pressure:fbe', 'records_quarantined:fbe', 'stale_data:main', 'stale_data:spare', 'sync_failing:fbe']);
-    const failing = s.alerts.find((a: { type: string }) => a.type === 'sync_failing');
-    assert.equal(failing.severity, 'critical');
-    assert.match(failing.action, /EMAG_FBE_USERNAME/);
-    assert.ok(s.healthScore >= 0 && s.healthScore < 100, `score ${s.healthScore}`);
+    assert.deepEqual(types, ['auth:fbe', 'high_error_rate:fbe', 'rate_limit_pressure:fbe', 'stale:main', 'stale:spare']);
+    const refused = s.alerts.find((a: { type: string }) => a.type === 'auth');
+    assert.equal(refused.severity, 'critical');
+    assert.match(refused.action, /EMAG_FBE_USERNAME/);
+    assert.equal(s.healthScore, 100 - 30 - 4 * 10);
 
     for (const secret of [PASSWORD, USERNAME, ADMIN_TOKEN, 'marketplace-api.emag']) assert.ok(!text.includes(secret), `body leaks ${secret}`);
   });

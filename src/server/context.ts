@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type { RunEvent } from '../streams/run.ts';
+import type { AlertView } from './alerts.ts';
 
 /** The daemon's run events (`SyncDeps.onRunEvent` re-emitted), for the console's live view. */
 export type RunEvents = EventEmitter<{ run: [RunEvent] }>;
@@ -38,4 +39,6 @@ export interface StatusContext {
   onCall?: (e: CallEvent) => void;
   /** How often `/api/events` sends its `status` heartbeat. @default 15000 */
   heartbeatMs?: number;
+  /** The alert engine's active alerts, health score and history counts. */
+  alerts: AlertView;
 }

@@ -16,6 +16,7 @@ import { hostAllowed } from './host-check.ts';
 import { errorReply, HttpError, type Reply } from './reply.ts';
 import type { Handler, Request, Route, RouteContext } from './route.ts';
 import { accountTestRoute } from './routes/account-test.ts';
+import { alertsRoute } from './routes/alerts.ts';
 import { commandCancelRoute } from './routes/command-cancel.ts';
 import { commandRetryRoute } from './routes/command-retry.ts';
 import { commandsRoute } from './routes/commands.ts';
@@ -75,6 +76,7 @@ function routeTable(ctx: RouteContext): Route[] {
     { path: '/api/status', methods: { GET: statusRoute(ctx) } },
     { path: '/api/events', methods: { GET: eventsRoute(ctx) } },
     { path: '/api/runs', methods: { GET: runsRoute(ctx) } },
+    { path: '/api/alerts', methods: { GET: alertsRoute(ctx) } },
     { path: '/api/runs/:id', methods: { GET: runRoute(ctx) } },
     { path: '/api/runs/:id/cancel', methods: { POST: control(runCancelRoute(ctx)) } },
     { path: '/api/offers', methods: { GET: offersRoute(ctx) } },
@@ -171,7 +173,7 @@ async function dispatch(ctx: StatusContext, routes: Route[], req: IncomingMessag
     throw new HttpError(400, 'bad_request', 'malformed URL');
   }
   const match = matchRoute(routes, segments);
-  if (!match) throw new HttpError(404, 'not_found', `no such path: ${url.pathname.slice(0, 200)} (try /, /health, /api/status, /api/runs, /metrics)`);
+  if (!match) throw new HttpError(404, 'not_found', `no such path: ${url.pathname.slice(0, 200)} (try /, /health, /api/status, /api/runs, /api/alerts, /metrics)`);
   const { methods } = match.route;
   const handler: Handler | undefined = methods[(req.method === 'HEAD' ? 'GET' : req.method) as keyof typeof methods];
   if (!handler) {

@@ -69,6 +69,7 @@ export function buildHealth(ctx: StatusContext, snapshot: HealthSnapshot): Healt
       },
     ],
     'scheduler:running': [schedulerCheck(ctx, time)],
+    'alerts:healthScore': [alertsCheck(ctx, time)],
   };
   for (const account of ctx.config.accounts) {
     if (!account.enabled) continue;
@@ -95,6 +96,20 @@ function schedulerCheck(ctx: StatusContext, time: string): HealthCheck {
   return running
     ? { componentType: 'component', status: 'pass', observedValue: true, time, output: `${active} runs in progress` }
     : { componentType: 'component', status: 'warn', observedValue: false, time, output: 'the scheduler is not running: no scheduled syncs happen' };
+}
+
+/** The health score of the active alerts: pass at 100, warn below (critical alerts need a person, not a restart). */
+function alertsCheck(ctx: StatusContext, time: string): HealthCheck {
+  const score = ctx.alerts.healthScore();
+  const active = ctx.alerts.active();
+  return {
+    componentType: 'system',
+    status: active.length === 0 ? 'pass' : 'warn',
+    observedValue: score,
+    observedUnit: 'score',
+    time,
+    ...(active.length === 0 ? {} : { output: active.map((a) => `${a.severity} ${a.type}${a.account ? ` (${a.account})` : ''}`).join(', '), affectedEndpoints: ['/api/alerts?state=active'] }),
+  };
 }
 
 function freshnessCheck(account: string, v: StreamVerdict, time: string): HealthCheck {

@@ -4,7 +4,7 @@
  * the cached snapshot and the configuration's names only: no credentials or base URLs appear.
  */
 import type { AccountConfig } from '../../config.ts';
-import { type Alert, computeAlerts, healthScore } from '../alerts.ts';
+import { type AlertBody, alertBody } from '../alerts.ts';
 import type { StatusContext } from '../context.ts';
 import { judgeAccount, type StreamVerdict } from '../freshness.ts';
 import { json } from '../reply.ts';
@@ -59,8 +59,11 @@ export interface StatusBody {
   scheduler: { running: boolean; scheduledSync: boolean; activeRuns: number };
   database: { where: string; embedded: boolean; ok: boolean; latencyMs: number };
   accounts: AccountStatusBody[];
-  recent: { errorsLastHour: number; failedRunsLastHour: number; apiErrorsLastHour: number; apiCallsLastHour: number; rateLimitedLastHour: number; quarantinedLastHour: number };
-  alerts: Alert[];
+  /** errors and warnings: critical and warning alerts active at some moment of the last hour (from emag_alerts). */
+  recent: { errorsLastHour: number; warningsLastHour: number; failedRunsLastHour: number; apiErrorsLastHour: number; apiCallsLastHour: number; rateLimitedLastHour: number; quarantinedLastHour: number };
+  /** The alert engine's active alerts. */
+  alerts: AlertBody[];
+  /** From the active alerts: 100 − 30 per critical − 10 per warning, floored at 0; 0 without a database. */
   healthScore: number;
   /** Whether the control routes are on (EMAG_SYNC_ADMIN_TOKEN is set); never the token itself. */
   controls: boolean;
@@ -75,13 +78,11 @@ export function statusRoute(ctx: RouteContext): Handler {
 export function buildStatus(ctx: StatusContext, snapshot: StatusSnapshot): StatusBody {
   const uptimeSeconds = Math.round((snapshot.takenAt.getTime() - ctx.startedAt.getTime()) / 1000);
   const owned = new Set(ctx.ownedAccounts());
-  const verdicts = new Map<string, StreamVerdict[]>();
   const accounts = ctx.config.accounts.map((account) => {
     const streams = judgeAccount(account, snapshot, uptimeSeconds);
-    if (account.enabled) verdicts.set(account.name, streams);
     return accountStatus(ctx, account, owned.has(account.name), streams, snapshot.running, snapshot.work);
   });
-  const alerts = computeAlerts(ctx, snapshot, verdicts);
+  const lastHour = ctx.alerts.lastHour();
   const states = [...(snapshot.states?.values() ?? [])];
   const activity = [...(snapshot.activity?.values() ?? [])];
   const failedRuns = states.reduce((n, s) => n + s.failuresLastHour, 0);
@@ -95,15 +96,16 @@ export function buildStatus(ctx: StatusContext, snapshot: StatusSnapshot): Statu
     database: { where: ctx.database.where, embedded: ctx.database.embedded, ok: snapshot.database.ok, latencyMs: snapshot.database.latencyMs },
     accounts,
     recent: {
-      errorsLastHour: failedRuns + apiErrors,
+      errorsLastHour: lastHour.critical,
+      warningsLastHour: lastHour.warning,
       failedRunsLastHour: failedRuns,
       apiErrorsLastHour: apiErrors,
       apiCallsLastHour: activity.reduce((n, a) => n + a.apiCalls, 0),
       rateLimitedLastHour: activity.reduce((n, a) => n + a.rateLimited, 0),
       quarantinedLastHour: states.reduce((n, s) => n + s.quarantinedLastHour, 0),
     },
-    alerts,
-    healthScore: healthScore(alerts),
+    alerts: ctx.alerts.active().map(alertBody),
+    healthScore: ctx.alerts.healthScore(),
     controls: ctx.config.adminToken !== null,
   };
 }
