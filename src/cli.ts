@@ -4,6 +4,7 @@
  * (64 usage, 69 database unavailable, 75 account busy, 78 configuration, 1 sync failed).
  */
 import { parseArgs } from 'node:util';
+import { alerts } from './cli/alerts.ts';
 import { type Command, type CommandArgs, UsageError } from './cli/command.ts';
 import { conflicts } from './cli/conflicts.ts';
 import { demo } from './cli/demo.ts';
@@ -19,7 +20,7 @@ import { VERSION } from './daemon.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 
 /** Every command, in the order `emag-sync --help` lists them. */
-export const COMMANDS: Record<string, Command> = { start, sync, migrate, test, conflicts, status, health, sandbox, demo };
+export const COMMANDS: Record<string, Command> = { start, sync, migrate, test, conflicts, status, health, alerts, sandbox, demo };
 
 /** Width of the command list's left column. */
 const LIST_COLUMN = 26;

@@ -294,6 +294,14 @@ function loadAccount(name: string, env: Env, p: Parser): AccountConfig {
   };
 }
 
+/** Only the alert settings (for `emag-sync alerts test`, which needs nothing else); throws ConfigError. */
+export function loadAlertConfig(env: Env = readEnv()): AlertConfig {
+  const problems: string[] = [];
+  const alerts = loadAlerts(env, new Parser(env, problems));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return alerts;
+}
+
 /** EMAG_ALERT_*: webhooks, timings and the thresholds of the rules. */
 function loadAlerts(env: Env, p: Parser): AlertConfig {
   const webhookUrls = (env.EMAG_ALERT_WEBHOOK_URL ?? '').split(',').map((s) => s.trim()).filter(Boolean);
