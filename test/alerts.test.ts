@@ -1,0 +1,374 @@
+/**
+ * Alerts end to end: a daemon against the sandbox and a local webhook receiver. A refused IP fires
+ * exactly one signed `auth` notification (delivered on the third try), a restart does not notify it
+ * again, healing resolves it exactly once; unacknowledged orders fire with auto-acknowledge off; the
+ * history matches. Then delivery on its own against misbehaving receivers, and bad configuration.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Notifier, type Notification } from '../src/alerts/notify.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { type Daemon, startDaemon } from '../src/daemon.ts';
+import { createLogger } from '../src/log.ts';
+import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
+import { type TestDatabase, testDatabase } from './helpers/db.ts';
+import { sandboxEnv, TEST_ACCOUNTS } from './helpers/setup.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const SECRET = 'webhook-hmac-test-key';
+const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+
+interface Received {
+  body: string;
+  json: Notification;
+  signature: string | undefined;
+  answered: number;
+}
+
+/** A webhook receiver that records every POST and answers with `answer(body)` (200 "ok" by default). */
+async function receiver(answer: (n: Notification, req: IncomingMessage, res: ServerResponse) => boolean | undefined = () => undefined): Promise<{ url: string; got: Received[]; server: Server }> {
+  const got: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const json = JSON.parse(body) as Notification;
+      const entry: Received = { body, json, signature: req.headers['x-emag-sync-signature'] as string | undefined, answered: 0 };
+      got.push(entry);
+      if (answer(json, req, res)) {
+        entry.answered = res.statusCode;
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
+      entry.answered = 200;
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T000/B000/secret-path`, got, server };
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Resolves after the engine evaluated `n` more times (an event, not a sleep). */
+async function evaluations(daemon: Daemon, n: number): Promise<void> {
+  const target = daemon.alerts.evaluations + n;
+  while (daemon.alerts.evaluations < target) await once(daemon.alerts, 'evaluated');
+}
+
+describe('alerts from a daemon against the sandbox', () => {
+  let sandbox: Sandbox;
+  let db: TestDatabase;
+  let hook: Awaited<ReturnType<typeof receiver>>;
+  let daemon: Daemon | null = null;
+  let env: Record<string, string>;
+
+  const delivered = (type: string, state: string) => hook.got.filter((r) => r.json.alert.type === type && r.json.alert.state === state);
+
+  before(async () => {
+    [sandbox, db] = await Promise.all([startSandbox({ accounts: [{ ...TEST_ACCOUNTS[0], offers: 5, orders: 0 }, { ...TEST_ACCOUNTS[1], offers: 5 }] }), testDatabase()]);
+    // The auth notification is refused twice (HTTP 500) before the receiver takes it.
+    let refusals = 0;
+    hook = await receiver((n, _req, res) => {
+      if (n.alert.type === 'auth' && n.alert.state === 'firing' && refusals < 2) {
+        refusals++;
+        res.writeHead(500, { 'Content-Type': 'text/html' }).end('<html>oops</html>');
+        return true;
+      }
+      return undefined;
+    });
+    env = sandboxEnv(sandbox, db, {
+      EMAG_LOG_LEVEL: 'silent',
+      EMAG_MAIN_SYNC_TYPES: 'orders',
+      EMAG_MAIN_ORDERS_INTERVAL: '0.05',
+      EMAG_FBE_SYNC_TYPES: 'offers',
+      EMAG_FBE_SYNC_INTERVAL: '0.05',
+      EMAG_AUTO_ACKNOWLEDGE: 'false',
+      EMAG_ORDERS_START_DATE: new Date(Date.now() - 86_400_000).toISOString(),
+      EMAG_ALERT_INTERVAL: '0.2',
+      EMAG_ALERT_RETRY_SECONDS: '0.2',
+      EMAG_ALERT_WEBHOOK_URL: hook.url,
+      EMAG_ALERT_WEBHOOK_SECRET: SECRET,
+      EMAG_ALERT_UNACKNOWLEDGED_MINUTES: '0.01',
+      // Runs every 3 s here: stale data is not what this test is about.
+      EMAG_ALERT_STALE_INTERVALS: '10000',
+    });
+  });
+
+  after(async () => {
+    await daemon?.stop();
+    await sandbox?.close();
+    await db?.close();
+    hook?.server.close();
+  });
+
+  it('a refused IP fires one signed auth notification, delivered on the third try', async () => {
+    sandbox.account('fbe').allowedIp = false;
+    sandbox.account('main').addOrders(1);
+    daemon = await startDaemon(loadConfig(env), log);
+    const firing = await waitFor('the auth notification delivered', () => delivered('auth', 'firing').find((r) => r.answered === 200));
+    const attempts = delivered('auth', 'firing');
+    assert.equal(attempts.length, 3, 'two refused attempts, then the one taken');
+    assert.deepEqual(attempts.map((a) => a.answered), [500, 500, 200]);
+    assert.ok(attempts.every((a) => a.body === firing.body), 'every attempt carries the same notification');
+    for (const a of attempts) assert.equal(a.signature, `sha256=${createHmac('sha256', SECRET).update(a.body).digest('hex')}`);
+    const alert = firing.json.alert;
+    assert.equal(alert.severity, 'critical');
+    assert.equal(alert.account, 'fbe');
+    assert.equal(alert.stream, undefined);
+    assert.equal(alert.until, undefined);
+    assert.match(alert.action, /whitelist this server's public IP in the eMAG seller settings/i);
+    assert.match(firing.json.text, /CRITICAL auth \(fbe\)/);
+    assert.deepEqual(Object.keys(alert).sort(), ['account', 'action', 'id', 'message', 'severity', 'since', 'state', 'type']);
+  });
+
+  it('unacknowledged_orders fires for a new order when auto-acknowledge is off', async () => {
+    const n = await waitFor('the unacknowledged_orders notification', () => delivered('unacknowledged_orders', 'firing')[0]);
+    assert.equal(n.json.alert.account, 'main');
+    assert.equal(n.json.alert.severity, 'critical');
+    assert.match(n.json.alert.message, /1 new order\(s\) of main/);
+    assert.match(n.json.alert.action, /EMAG_AUTO_ACKNOWLEDGE/);
+  });
+
+  it('/api/status, /health and /metrics agree on the health score of the active alerts', async () => {
+    assert.ok(daemon);
+    const base = daemon.server.url;
+    const status = (await (await fetch(`${base}/api/status`)).json()) as { healthScore: number; alerts: Array<{ type: string; severity: string }>; recent: { errorsLastHour: number } };
+    const health = (await (await fetch(`${base}/health`)).json()) as { status: string; checks: Record<string, Array<{ observedValue: unknown }>> };
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const critical = status.alerts.filter((a) => a.severity === 'critical').length;
+    const warning = status.alerts.length - critical;
+    assert.ok(status.alerts.some((a) => a.type === 'auth'));
+    assert.equal(status.healthScore, Math.max(0, 100 - 30 * critical - 10 * warning));
+    assert.ok(status.recent.errorsLastHour >= 2, 'auth and unacknowledged_orders counted from the history');
+    assert.equal(health.checks['alerts:healthScore'][0].observedValue, status.healthScore);
+    assert.equal(health.status, 'warn');
+    assert.match(metrics, new RegExp(`^emag_sync_health_score ${status.healthScore}$`, 'm'));
+    assert.match(metrics, /^emag_sync_alerts_active\{type="auth",severity="critical"\} 1$/m);
+    assert.match(metrics, /^emag_alert_notifications_total\{result="retried"\} 2$/m);
+  });
+
+  it('a restart does not notify the active alerts again', async () => {
+    assert.ok(daemon);
+    await daemon.stop();
+    daemon = await startDaemon(loadConfig(env), log);
+    // The account is still refused, so the alert holds; several evaluations pass without a word.
+    await waitFor('a failed fbe run after the restart', async () => (await db.sql`select 1 from emag_sync_runs where account = 'fbe' and status = 'failed' and started_at > now() - interval '2 seconds'`).length > 0);
+    await evaluations(daemon, 4);
+    assert.equal(delivered('auth', 'firing').length, 3);
+    assert.equal(delivered('unacknowledged_orders', 'firing').length, 1);
+    assert.equal(daemon.alerts.active().filter((a) => a.type === 'auth').length, 1);
+  });
+
+  it('healing the whitelist resolves the alert exactly once, and the history rows match', async () => {
+    assert.ok(daemon);
+    sandbox.account('fbe').allowedIp = true;
+    const resolved = await waitFor('the resolved notification', () => delivered('auth', 'resolved')[0]);
+    const [firing] = delivered('auth', 'firing');
+    assert.equal(resolved.json.alert.id, firing.json.alert.id);
+    assert.equal(resolved.json.alert.since, firing.json.alert.since);
+    assert.ok(resolved.json.alert.until && resolved.json.alert.until > resolved.json.alert.since);
+    assert.match(resolved.json.text, /RESOLVED auth \(fbe\)/);
+    assert.equal(resolved.signature, `sha256=${createHmac('sha256', SECRET).update(resolved.body).digest('hex')}`);
+    await evaluations(daemon, 3);
+    assert.equal(delivered('auth', 'resolved').length, 1);
+
+    const rows = await db.sql`select * from emag_alerts where type = 'auth'`;
+    assert.equal(rows.length, 1);
+    const row = rows[0];
+    assert.equal(row.id, firing.json.alert.id);
+    assert.equal(row.account, 'fbe');
+    assert.equal(row.severity, 'critical');
+    assert.equal(row.started_at.toISOString(), firing.json.alert.since);
+    assert.equal(row.cleared_at.toISOString(), resolved.json.alert.until);
+    assert.equal(row.notify_result, 'delivered');
+    assert.ok(row.notified_at >= row.started_at);
+    await waitFor('the resolved delivery recorded', async () => (await db.sql`select 1 from emag_alerts where id = ${row.id} and resolved_notify_result = 'delivered'`).length > 0);
+
+    const cleared = (await (await fetch(`${daemon.server.url}/api/alerts?state=cleared`)).json()) as { alerts: Array<{ id: string; state: string; startedAt: string; clearedAt: string; notifyResult: string; resolvedNotifyResult: string }> };
+    const listed = cleared.alerts.find((a) => a.id === row.id);
+    assert.ok(listed);
+    assert.equal(listed.state, 'cleared');
+    assert.equal(listed.startedAt, firing.json.alert.since);
+    assert.equal(listed.clearedAt, resolved.json.alert.until);
+    assert.equal(listed.resolvedNotifyResult, 'delivered');
+    const active = (await (await fetch(`${daemon.server.url}/api/alerts?state=active`)).json()) as { alerts: Array<{ type: string }> };
+    assert.ok(active.alerts.every((a) => a.type !== 'auth'));
+    assert.ok(active.alerts.some((a) => a.type === 'unacknowledged_orders'));
+    const future = (await (await fetch(`${daemon.server.url}/api/alerts?since=2100-01-01T00:00:00Z`)).json()) as { alerts: Array<{ type: string }> };
+    assert.ok(future.alerts.every((a) => a.type !== 'auth'), 'since: only alerts active at or after it');
+    for (const bad of ['state=open', 'since=yesterday', 'limit=0', 'limit=1001']) {
+      const res = await fetch(`${daemon.server.url}/api/alerts?${bad}`);
+      assert.equal(res.status, 400, bad);
+    }
+
+    // Nothing secret or personal left the daemon: no credentials, no webhook path, no customer.
+    const everything = hook.got.map((r) => r.body).join('\n');
+    for (const secret of [...TEST_ACCOUNTS.flatMap((a) => [a.username, a.password]), SECRET, 'secret-path']) assert.ok(!everything.includes(secret), `a body leaks ${secret}`);
+    const [customer] = await db.sql`select customer from emag_orders where account = 'main' limit 1`;
+    const name = (customer?.customer as { name?: string } | null)?.name;
+    if (name) assert.ok(!everything.includes(name), 'a body leaks a customer name');
+  });
+});
+
+describe('webhook delivery', () => {
+  const fast = { webhookSecret: null, intervalMs: 1000, webhookTimeoutMs: 300, retryFirstMs: 50, giveUpMs: 700, thresholds: loadConfig({ EMAG_ACCOUNTS: '' }, { requireAccounts: false }).alerts.thresholds };
+  const sample: Notification = { text: 'test', alert: { id: 'x', type: 'test', severity: 'warning', message: 'm', action: 'a', state: 'firing', since: new Date().toISOString() } };
+  let bad: Server;
+  let badUrl: string;
+  const hits: Record<string, number> = {};
+
+  before(async () => {
+    bad = createServer((req, res) => {
+      req.resume();
+      const path = req.url ?? '';
+      hits[path] = (hits[path] ?? 0) + 1;
+      if (path === '/500') res.writeHead(500).end('no');
+      else if (path === '/redirect') res.writeHead(302, { Location: '/elsewhere' }).end();
+      else if (path === '/html') res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Sign in to the Wi-Fi</body></html>');
+      // /hang never answers.
+    });
+    await new Promise<void>((resolve) => bad.listen(0, '127.0.0.1', resolve));
+    badUrl = `http://127.0.0.1:${(bad.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    bad.closeAllConnections();
+    bad.close();
+  });
+
+  for (const [path, reason] of [
+    ['/500', /HTTP 500/],
+    ['/hang', /no answer within 0.3 s/],
+    ['/redirect', /redirected \(HTTP 302\)/],
+    ['/html', /HTML page/],
+  ] as const) {
+    it(`retries a webhook answering ${path.slice(1)} and reports it undelivered after the give-up time`, async () => {
+      const results: string[] = [];
+      const notifier = new Notifier({ ...fast, webhookUrls: [`${badUrl}${path}`] }, log, (r) => results.push(r));
+      const outcome = await notifier.deliver(sample);
+      assert.equal(outcome.result, 'undelivered');
+      assert.match(outcome.error ?? '', reason);
+      assert.ok(!(outcome.error ?? '').includes(path), 'the webhook path is not reported');
+      assert.ok(hits[path] >= 2, `retried (${hits[path]} attempts)`);
+      assert.equal(results.at(-1), 'undelivered');
+      assert.ok(results.includes('retried'));
+    });
+  }
+
+  it('names a self-signed certificate as the reason, without retrying', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'emag-sync-cert-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    assert.equal(made.status, 0, 'openssl generates a throwaway certificate');
+    let attempts = 0;
+    const tls = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => {
+      attempts++;
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    t.after(() => tls.close());
+    const notifier = new Notifier({ ...fast, webhookUrls: [`https://127.0.0.1:${(tls.address() as AddressInfo).port}/hook`] }, log);
+    const outcome = await notifier.deliver(sample);
+    assert.equal(outcome.result, 'undelivered');
+    assert.match(outcome.error ?? '', /TLS certificate not trusted: self[- ]signed certificate/i);
+    assert.equal(attempts, 0);
+  });
+});
+
+describe('configuration and the alerts command', () => {
+  const base = { EMAG_ACCOUNTS: 'main', EMAG_MAIN_USERNAME: 'u', EMAG_MAIN_PASSWORD: 'p' };
+
+  it('refuses a malformed webhook URL and a threshold that is not a positive number, naming the variable', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ ...base, ...env });
+        return [];
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.problems;
+      }
+    };
+    const url = problems({ EMAG_ALERT_WEBHOOK_URL: 'https://hooks.example.com/ok,not a url/T0/SECRETPATH' });
+    assert.deepEqual(url, ['EMAG_ALERT_WEBHOOK_URL: entry 2 is not an http(s) URL']);
+    assert.deepEqual(problems({ EMAG_ALERT_WEBHOOK_URL: 'ftp://example.com/x' }), ['EMAG_ALERT_WEBHOOK_URL: entry 1 is not an http(s) URL']);
+    for (const v of ['0', '-5', 'abc', '1e3', ' ']) {
+      const p = problems({ EMAG_ALERT_STALE_ORDERS_MINUTES: v });
+      if (v.trim() === '') assert.deepEqual(p, []);
+      else assert.deepEqual(p, [`EMAG_ALERT_STALE_ORDERS_MINUTES: "${v}" is not a positive number`]);
+    }
+    assert.deepEqual(problems({ EMAG_ALERT_ERROR_RATE_PERCENT: '150' }), ['EMAG_ALERT_ERROR_RATE_PERCENT: 150 is more than 100 (percent)']);
+    assert.equal(loadConfig({ ...base, EMAG_ALERT_INTERVAL: '0.5' }).alerts.intervalMs, 500);
+  });
+
+  it('`start` with a malformed webhook URL exits 78 naming the variable, not the URL', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...base, EMAG_ALERT_WEBHOOK_URL: 'hooks.example.com/T0/SECRETPATH' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 78, out);
+    assert.match(out, /EMAG_ALERT_WEBHOOK_URL: entry 1 is not an http\(s\) URL/);
+    assert.doesNotMatch(out, /SECRETPATH/);
+  });
+
+  it('`alerts test` sends a signed test notification to each webhook and reports each answer', async () => {
+    const ok = await receiver();
+    const failing = await receiver((_n, _req, res) => {
+      res.writeHead(503, { 'Content-Type': 'text/plain' }).end('maintenance');
+      return true;
+    });
+    try {
+      const run = async (urls: string[]) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'alerts', 'test'], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH ?? '', EMAG_ALERT_WEBHOOK_URL: urls.join(','), EMAG_ALERT_WEBHOOK_SECRET: SECRET, EMAG_ALERT_WEBHOOK_TIMEOUT: '5' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (c) => (out += c));
+        child.stderr.on('data', (c) => (out += c));
+        const [code] = await once(child, 'exit');
+        return { code, out };
+      };
+      const good = await run([ok.url]);
+      assert.equal(good.code, 0, good.out);
+      assert.match(good.out, /^✔ #1 http:\/\/127\.0\.0\.1:\d+\/…: HTTP 200 in \d+ ms \("ok"\)$/m);
+      assert.equal(ok.got.length, 1);
+      assert.equal(ok.got[0].json.alert.type, 'test');
+      assert.equal(ok.got[0].signature, `sha256=${createHmac('sha256', SECRET).update(ok.got[0].body).digest('hex')}`);
+
+      const mixed = await run([ok.url, failing.url]);
+      assert.equal(mixed.code, 1, mixed.out);
+      assert.match(mixed.out, /^✔ #1 /m);
+      assert.match(mixed.out, /^✘ #2 http:\/\/127\.0\.0\.1:\d+\/…: HTTP 503 \("maintenance"\)$/m);
+      assert.doesNotMatch(mixed.out, /secret-path/);
+
+      const none = await run([]);
+      assert.equal(none.code, 78, none.out);
+      assert.match(none.out, /EMAG_ALERT_WEBHOOK_URL/);
+    } finally {
+      ok.server.close();
+      failing.server.close();
+    }
+  });
+});
