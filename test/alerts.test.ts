@@ -11,11 +11,13 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { Notifier, type Notification } from '../src/alerts/notify.ts';
+import { connectUrl } from '../src/db/connect.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { type Daemon, startDaemon } from '../src/daemon.ts';
 import { createLogger } from '../src/log.ts';
@@ -224,6 +226,81 @@ describe('alerts from a daemon against the sandbox', () => {
     const [customer] = await db.sql`select customer from emag_orders where account = 'main' limit 1`;
     const name = (customer?.customer as { name?: string } | null)?.name;
     if (name) assert.ok(!everything.includes(name), 'a body leaks a customer name');
+  });
+});
+
+/** A TCP proxy to the database that can be cut (connections refused) and restored on the same port. */
+async function databaseProxy(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let server: TcpServer;
+  let port = 0;
+  const listen = async () => {
+    server = createTcpServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  };
+  await listen();
+  const url = new URL(target);
+  url.host = `127.0.0.1:${port}`;
+  return {
+    url: url.toString(),
+    cut: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+    restore: listen,
+  };
+}
+
+describe('the database alert during an outage', () => {
+  it('is notified while the database is down and written to the history once it is back', async (t) => {
+    const db = await testDatabase();
+    t.after(() => db.close());
+    const hook = await receiver();
+    t.after(() => hook.server.close());
+    const proxy = await databaseProxy(new URL(db.url));
+    const sql = connectUrl(proxy.url, 2);
+    t.after(() => sql.end({ timeout: 1 }));
+    const config = loadConfig({ EMAG_ACCOUNTS: '', EMAG_ALERT_WEBHOOK_URL: hook.url, EMAG_ALERT_RETRY_SECONDS: '0.1' }, { requireAccounts: false });
+    const engine = new AlertEngine({ sql, config, log });
+    await engine.start();
+    t.after(() => engine.stop());
+
+    await proxy.cut();
+    await engine.evaluate();
+    assert.deepEqual(engine.active(), [], 'one evaluation is not enough');
+    await engine.evaluate();
+    assert.deepEqual(engine.active().map((a) => a.type), ['database']);
+    assert.equal(engine.healthScore(), 0);
+    const firing = await waitFor('the database notification', () => hook.got.find((r) => r.json.alert.type === 'database' && r.json.alert.state === 'firing'));
+    assert.match(firing.json.alert.message, /The database does not answer/);
+    assert.doesNotMatch(firing.body, /ci-only-local-password|postgres:\/\//);
+
+    await proxy.restore();
+    await engine.evaluate();
+    const [row] = await db.sql`select * from emag_alerts where type = 'database'`;
+    assert.ok(row, 'written once the database answers');
+    assert.equal(row.id, firing.json.alert.id);
+    assert.equal(row.cleared_at, null, 'one good evaluation does not clear it');
+    await engine.evaluate();
+    assert.deepEqual(engine.active(), []);
+    const resolved = await waitFor('the resolved notification', () => hook.got.find((r) => r.json.alert.type === 'database' && r.json.alert.state === 'resolved'));
+    assert.equal(resolved.json.alert.id, row.id);
+    await waitFor('both notifications recorded', async () => {
+      const [r] = await db.sql`select notify_result, resolved_notify_result, cleared_at from emag_alerts where id = ${row.id}`;
+      return r.notify_result === 'delivered' && r.resolved_notify_result === 'delivered' && r.cleared_at !== null;
+    });
+    assert.equal(hook.got.length, 2);
   });
 });
 
