@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AlertEngine } from '../src/alerts/evaluate.ts';
+import { type AccountFacts, evaluateRules, healthScore } from '../src/alerts/rules.ts';
 import { Notifier, type Notification } from '../src/alerts/notify.ts';
 import { connectUrl } from '../src/db/connect.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -229,8 +230,49 @@ describe('alerts from a daemon against the sandbox', () => {
   });
 });
 
+describe('the rules', () => {
+  const t = loadConfig({ EMAG_ACCOUNTS: '' }, { requireAccounts: false }).alerts.thresholds;
+  const now = new Date('2026-12-01T10:00:00Z');
+  const ago = (min: number) => new Date(now.getTime() - min * 60_000);
+  const quiet: AccountFacts = { name: 'main', streams: [], calls: null, lateUnacknowledged: 0, outbox: { failedLastHour: 0, pendingLong: 0, conflicts: 0 }, unownedSeconds: null };
+  const judge = (a: Partial<AccountFacts>) => evaluateRules({ now, upSince: ago(600), database: { ok: true, error: null }, accounts: [{ ...quiet, ...a }] }, t).map((c) => `${c.type}:${c.severity}`);
+  const runs = (...statuses: Array<[string, string | null]>) => statuses.map(([status, errorKind], i) => ({ status, errorKind, finishedAt: ago(i) }));
+
+  it('judge each type at its default threshold, and not below it', () => {
+    assert.deepEqual(judge({}), []);
+    const orders = (minutes: number) => judge({ streams: [{ stream: 'orders', periodSeconds: 300, runs: runs(['succeeded', null]), lastSuccessAt: ago(minutes) }] });
+    assert.deepEqual(orders(29), []);
+    assert.deepEqual(orders(31), ['stale:warning']);
+    assert.deepEqual(orders(91), ['stale:critical'], 'critical at 3× the threshold');
+    const offers = (minutes: number) => judge({ streams: [{ stream: 'offers', periodSeconds: 3600, runs: [], lastSuccessAt: ago(minutes) }] });
+    assert.deepEqual(offers(119), []);
+    assert.deepEqual(offers(121), ['stale:warning']);
+    const failing = (...r: Array<[string, string | null]>) => judge({ streams: [{ stream: 'orders', periodSeconds: 300, runs: runs(...r), lastSuccessAt: ago(1) }] });
+    assert.deepEqual(failing(['failed', 'server'], ['failed', 'server'], ['succeeded', null]), []);
+    assert.deepEqual(failing(['failed', 'server'], ['failed', 'timeout'], ['failed', 'server']), ['sync_failing:critical']);
+    assert.deepEqual(failing(['failed', 'auth'], ['failed', 'auth'], ['failed', 'auth']), ['auth:critical'], 'refused credentials are told once, as auth');
+    assert.deepEqual(failing(['succeeded', null], ['failed', 'auth']), [], 'a later success heals auth');
+    assert.deepEqual(judge({ calls: { calls: 19, failed: 19, rateLimited: 0, p95Ms: 100 } }), [], 'too few calls to judge a rate');
+    assert.deepEqual(judge({ calls: { calls: 100, failed: 10, rateLimited: 0, p95Ms: 100 } }), []);
+    assert.deepEqual(judge({ calls: { calls: 100, failed: 11, rateLimited: 1, p95Ms: 5001 } }), ['high_error_rate:warning', 'slow_responses:warning', 'rate_limit_pressure:warning']);
+    assert.deepEqual(judge({ lateUnacknowledged: 1 }), ['unacknowledged_orders:critical']);
+    assert.deepEqual(judge({ outbox: { failedLastHour: 0, pendingLong: 1, conflicts: 2 } }), ['outbox_failing:warning', 'conflicts_waiting:warning']);
+    assert.deepEqual(judge({ unownedSeconds: 119 }), []);
+    assert.deepEqual(judge({ unownedSeconds: 120 }), ['account_unowned:critical']);
+    const down = evaluateRules({ now, upSince: ago(600), database: { ok: false, error: 'connect ECONNREFUSED' }, accounts: null }, t);
+    assert.deepEqual(down.map((c) => c.type), ['database']);
+  });
+
+  it('score 100 − 30 per critical − 10 per warning, floored at 0, and 0 without a database', () => {
+    assert.equal(healthScore([]), 100);
+    assert.equal(healthScore([{ type: 'auth', severity: 'critical' }, { type: 'stale', severity: 'warning' }]), 60);
+    assert.equal(healthScore(Array.from({ length: 4 }, () => ({ type: 'auth', severity: 'critical' as const }))), 0);
+    assert.equal(healthScore([{ type: 'database', severity: 'critical' }]), 0);
+  });
+});
+
 /** A TCP proxy to the database that can be cut (connections refused) and restored on the same port. */
-async function databaseProxy(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
+async function databaseProxy(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let server: TcpServer;
   let port = 0;
@@ -250,16 +292,13 @@ async function databaseProxy(target: URL): Promise<{ url: string; cut(): Promise
   await listen();
   const url = new URL(target);
   url.host = `127.0.0.1:${port}`;
-  return {
-    url: url.toString(),
-    cut: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-    },
-    restore: listen,
-  };
+  const cut = () =>
+    new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+  return { url: url.toString(), cut, restore: listen, close: cut };
 }
 
 describe('the database alert during an outage', () => {
@@ -269,6 +308,7 @@ describe('the database alert during an outage', () => {
     const hook = await receiver();
     t.after(() => hook.server.close());
     const proxy = await databaseProxy(new URL(db.url));
+    t.after(() => proxy.close());
     const sql = connectUrl(proxy.url, 2);
     t.after(() => sql.end({ timeout: 1 }));
     const config = loadConfig({ EMAG_ACCOUNTS: '', EMAG_ALERT_WEBHOOK_URL: hook.url, EMAG_ALERT_RETRY_SECONDS: '0.1' }, { requireAccounts: false });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { AccountConfig, Config, Schedule } from '../config.ts';
+import type { Config, Schedule, Stream } from '../config.ts';
 import {
   type AlertRow,
   type AlertSeverity,
@@ -325,7 +325,9 @@ export class AlertEngine extends EventEmitter {
       const since = this.#unownedSince.get(a.name);
       return {
         name: a.name,
-        streams: runs.filter((r) => r.account === a.name).map((r) => ({ stream: r.stream as AccountConfig['syncTypes'][number], periodSeconds: periodSeconds(a.schedules[r.stream as keyof AccountConfig['schedules']]), runs: r.runs, lastSuccessAt: r.lastSuccessAt })),
+        streams: runs
+          .filter((r) => r.account === a.name)
+          .map((r) => ({ stream: r.stream as Stream, periodSeconds: periodSeconds(a.schedules[r.stream as Stream]), runs: r.runs, lastSuccessAt: r.lastSuccessAt })),
         calls: calls.get(a.name) ?? null,
         lateUnacknowledged: unacked.get(a.name) ?? 0,
         outbox: outbox.get(a.name) ?? { failedLastHour: 0, pendingLong: 0, conflicts: 0 },

@@ -96,7 +96,7 @@ export async function postOnce(url: string, body: string, opts: { secret: string
   try {
     // A redirect is not followed: the body (and signature) would go somewhere nobody configured.
     const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal });
-    const answer = (await res.text().catch(() => '')).slice(0, ANSWER_CHARS);
+    const answer = await head(res);
     const type = res.headers.get('content-type') ?? '';
     const fail = (error: string): Attempt => ({ ok: false, status: res.status, error, retryable: true, answer, ms: ms() });
     if (res.status >= 300 && res.status < 400) return fail(`redirected (HTTP ${res.status}); a webhook must answer itself`);
@@ -109,6 +109,26 @@ export async function postOnce(url: string, body: string, opts: { secret: string
     if (opts.signal?.aborted) return { ok: false, status: null, error: 'stopped', retryable: false, answer: '', ms: ms() };
     return { ok: false, status: null, ...describeNetworkError(err), answer: '', ms: ms() };
   }
+}
+
+/** The first ANSWER_CHARS of a body; the rest is not read (an answer may be a huge page). */
+async function head(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    while (text.length < ANSWER_CHARS) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch {
+    // A body cut off mid-way still tells what it began with.
+  } finally {
+    void reader.cancel().catch(() => {});
+  }
+  return text.slice(0, ANSWER_CHARS);
 }
 
 /** TLS problems are named (and not retried); other network errors are retried. */
