@@ -371,7 +371,8 @@ test('/api/status and /metrics show waiting, failed and conflicting commands per
     assert.equal(main.commands.byKind.stock_update.pending, 1);
     assert.ok(main.commands.conflict >= 2, 'the commands in conflict');
     assert.equal(typeof main.unacknowledgedOrders, 'number');
-    assert.ok(status.alerts.some((a) => a.type === 'conflicts_waiting'));
+    const [{ n: parked }] = await db.sql`select count(*)::int as n from emag_conflicts where status = 'open'`;
+    assert.equal(status.alerts.some((a) => a.type === 'conflicts_waiting'), parked > 0, 'parked conflicts wait for a person');
     assert.equal(status.alerts.some((a) => a.type === 'outbox_failing'), failed > 0);
     const text = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(text, /emag_commands\{account="main",kind="stock_update",status="pending"\} 1/);
