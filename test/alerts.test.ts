@@ -19,6 +19,7 @@ import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { type AccountFacts, evaluateRules, healthScore } from '../src/alerts/rules.ts';
 import { Notifier, type Notification } from '../src/alerts/notify.ts';
 import { connectUrl } from '../src/db/connect.ts';
+import { Leases } from '../src/db/leases.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { type Daemon, startDaemon } from '../src/daemon.ts';
 import { createLogger } from '../src/log.ts';
@@ -344,6 +345,40 @@ describe('the database alert during an outage', () => {
       return r.notify_result === 'delivered' && r.resolved_notify_result === 'delivered' && r.cleared_at !== null;
     });
     assert.equal(hook.got.length, 2);
+  });
+});
+
+describe('an account no instance owns', () => {
+  it('fires account_unowned once its lease was free for the threshold, and clears when an instance takes it', async (t) => {
+    const db = await testDatabase();
+    t.after(() => db.close());
+    const config = loadConfig({ EMAG_ACCOUNTS: 'main', EMAG_MAIN_USERNAME: 'u', EMAG_MAIN_PASSWORD: 'p', EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_ALERT_UNOWNED_MINUTES: '0.005' });
+    // A lease of the same name in another database of the server is not this account's owner.
+    const elsewhere = new URL(db.url);
+    elsewhere.pathname = '/postgres';
+    const foreign = new Leases(connectUrl(elsewhere.toString(), 1, { persistent: true }));
+    assert.equal(await foreign.acquire('main'), true);
+    t.after(() => foreign.releaseAll());
+    const engine = new AlertEngine({ sql: db.sql, config, log });
+    await engine.start();
+    t.after(() => engine.stop());
+    await engine.evaluate();
+    await new Promise((r) => setTimeout(r, 400)); // the 0.3-s threshold itself must pass
+    await engine.evaluate();
+    await engine.evaluate();
+    assert.deepEqual(engine.active().map((a) => `${a.type}:${a.account}`), ['account_unowned:main']);
+    const owner = new Leases(connectUrl(db.url, 1, { persistent: true }));
+    t.after(() => owner.releaseAll());
+    assert.equal(await owner.acquire('main'), true);
+    await engine.evaluate();
+    assert.equal(engine.active().length, 1, 'clears only after two evaluations');
+    await engine.evaluate();
+    assert.deepEqual(engine.active(), []);
+    const [row] = await db.sql`select type, account, severity, cleared_at, notify_result from emag_alerts`;
+    assert.equal(row.type, 'account_unowned');
+    assert.equal(row.severity, 'critical');
+    assert.ok(row.cleared_at);
+    await waitFor('the notification result recorded', async () => (await db.sql`select 1 from emag_alerts where notify_result = 'no_webhook' and resolved_notify_result = 'no_webhook'`).length > 0);
   });
 });
 

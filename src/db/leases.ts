@@ -47,12 +47,13 @@ export class Leases {
   }
 }
 
-/** Which of `accounts` some process (this one included) holds the lease of, read from pg_locks. */
+/** Which of `accounts` some process (this one included) holds the lease of in this database, read from pg_locks. */
 export async function leasedAccounts(sql: Sql, accounts: string[]): Promise<Set<string>> {
   if (accounts.length === 0) return new Set();
   const rows = await sql<{ account: string }[]>`
     select a.account from unnest(${accounts}::text[], ${accounts.map(key)}::text[]) as a(account, key)
     where exists (select 1 from pg_locks l where l.locktype = 'advisory' and l.granted
+      and l.database = (select oid from pg_database where datname = current_database())
       and l.objid = (hashtext(a.key)::bigint & 4294967295)::oid)`;
   return new Set(rows.map((r) => r.account));
 }
