@@ -6,39 +6,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Config, Schedule, Stream } from '../config.ts';
-import {
-  type AlertRow,
-  type AlertSeverity,
-  activeAlerts,
-  alertsLastHour,
-  callWindows,
-  clearAlert,
-  insertAlert,
-  lateUnacknowledged,
-  outboxTrouble,
-  pruneAlerts,
-  recordNotification,
-  streamRuns,
-  undeliveredAlerts,
-  updateAlert,
-} from '../db/alerts.ts';
+import type { Config } from '../config.ts';
+import { type AlertRow, type AlertSeverity, activeAlerts, alertsLastHour, clearAlert, insertAlert, pruneAlerts, recordNotification, undeliveredAlerts, updateAlert } from '../db/alerts.ts';
 import type { Sql } from '../db/connect.ts';
-import { leasedAccounts } from '../db/leases.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { implementedStreams } from '../streams/registry.ts';
+import { FactReader } from './facts.ts';
 import { type DeliveryCounter, Notifier, notificationText, type Notification } from './notify.ts';
-import { type AccountFacts, type AlertType, type Condition, evaluateRules, type Facts, healthScore } from './rules.ts';
+import { type AlertType, type Condition, evaluateRules, healthScore } from './rules.ts';
 
 /** Evaluations a condition must hold (or be gone) in a row before the alert fires (or clears). */
 const HOLD = 2;
-/** How long the database probe of one evaluation may take. */
-const PROBE_TIMEOUT_MS = 2000;
 /** Cleared alerts older than the retention are deleted this often. */
 const PRUNE_EVERY_MS = 6 * 3600_000;
-/** A cron schedule's expected period, as the status server assumes it (daily, with slack). */
-const CRON_PERIOD_SECONDS = 26 * 3600;
 
 /** An active alert as /api/status and /api/alerts show it. */
 export interface ActiveAlert {
@@ -76,13 +56,12 @@ export class AlertEngine extends EventEmitter {
   readonly #config: Config;
   readonly #log: Logger;
   readonly #notifier: Notifier;
-  readonly #upSince: Date;
+  readonly #facts: FactReader;
   readonly #active = new Map<string, Held>();
   /** Conditions seen in consecutive evaluations, not firing yet. */
   readonly #seen = new Map<string, number>();
   /** Active alerts whose condition was gone in consecutive evaluations. */
   readonly #absent = new Map<string, number>();
-  readonly #unownedSince = new Map<string, number>();
   /** Database writes that failed (the database was down), replayed in order once it answers. */
   readonly #pendingWrites: Array<() => Promise<unknown>> = [];
   /** Per alert, its notifications in order: a resolved one waits for the firing one. */
@@ -100,7 +79,7 @@ export class AlertEngine extends EventEmitter {
     this.#sql = deps.sql;
     this.#config = deps.config;
     this.#log = deps.log;
-    this.#upSince = deps.startedAt ?? new Date();
+    this.#facts = new FactReader(deps.sql, deps.config, deps.log, deps.startedAt ?? new Date());
     this.#notifier = new Notifier(deps.config.alerts, deps.log, deps.countDelivery);
   }
 
@@ -161,7 +140,7 @@ export class AlertEngine extends EventEmitter {
 
   async #evaluate(): Promise<void> {
     const now = new Date();
-    const facts = await this.#facts(now);
+    const facts = await this.#facts.read(now);
     if (facts.database.ok) {
       await this.#flushWrites();
       if (this.#pendingWrites.length === 0) await this.#adoptFromDatabase();
@@ -278,67 +257,6 @@ export class AlertEngine extends EventEmitter {
     for (const row of rows) if (!this.#active.has(row.key)) this.#active.set(row.key, { key: row.key, ...fromRow(row) });
     for (const key of this.#active.keys()) if (!keys.has(key)) this.#active.delete(key);
   }
-
-  /** Reads everything the rules judge; accounts are null when the database cannot be read. */
-  async #facts(now: Date): Promise<Facts> {
-    const base = { now, upSince: this.#upSince };
-    const probe = this.#sql`select 1`;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        probe,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => {
-            probe.cancel();
-            reject(new Error(`no answer within ${PROBE_TIMEOUT_MS / 1000} s`));
-          }, PROBE_TIMEOUT_MS);
-        }),
-      ]);
-    } catch (err) {
-      return { ...base, database: { ok: false, error: scrubSecrets(coerceError(err).message) }, accounts: null };
-    } finally {
-      clearTimeout(timer);
-    }
-    try {
-      return { ...base, database: { ok: true, error: null }, accounts: await this.#accountFacts(now) };
-    } catch (err) {
-      this.#log.warn({ err: scrubSecrets(coerceError(err).message) }, 'alert facts could not be read');
-      return { ...base, database: { ok: true, error: null }, accounts: null };
-    }
-  }
-
-  async #accountFacts(now: Date): Promise<AccountFacts[]> {
-    const t = this.#config.alerts.thresholds;
-    const accounts = this.#config.accounts.filter((a) => a.enabled);
-    const implemented = new Set(implementedStreams());
-    const keys = accounts.flatMap((a) => a.syncTypes.filter((s) => implemented.has(s)).map((stream) => ({ account: a.name, stream })));
-    const [runs, calls, unacked, outbox, leased] = await Promise.all([
-      streamRuns(this.#sql, keys, t.failedRuns),
-      callWindows(this.#sql, t.apiWindowMinutes),
-      lateUnacknowledged(this.#sql, t.unacknowledgedMinutes),
-      outboxTrouble(this.#sql, t.outboxPendingMinutes),
-      leasedAccounts(this.#sql, accounts.map((a) => a.name)),
-    ]);
-    return accounts.map((a) => {
-      if (leased.has(a.name)) this.#unownedSince.delete(a.name);
-      else if (!this.#unownedSince.has(a.name)) this.#unownedSince.set(a.name, now.getTime());
-      const since = this.#unownedSince.get(a.name);
-      return {
-        name: a.name,
-        streams: runs
-          .filter((r) => r.account === a.name)
-          .map((r) => ({ stream: r.stream as Stream, periodSeconds: periodSeconds(a.schedules[r.stream as Stream]), runs: r.runs, lastSuccessAt: r.lastSuccessAt })),
-        calls: calls.get(a.name) ?? null,
-        lateUnacknowledged: unacked.get(a.name) ?? 0,
-        outbox: outbox.get(a.name) ?? { failedLastHour: 0, pendingLong: 0, conflicts: 0 },
-        unownedSeconds: since === undefined ? null : (now.getTime() - since) / 1000,
-      };
-    });
-  }
-}
-
-function periodSeconds(schedule: Schedule): number {
-  return schedule.kind === 'interval' ? schedule.minutes * 60 : CRON_PERIOD_SECONDS;
 }
 
 function fromRow(row: AlertRow): ActiveAlert {
