@@ -390,6 +390,36 @@ describe('the engine over a database of its own', () => {
   });
 });
 
+describe('a stop right after a delivery', () => {
+  it('has recorded it, so the next start neither notifies it again nor forgets the alert', async (t) => {
+    const db = await testDatabase();
+    t.after(() => db.close());
+    const hook = await receiver();
+    t.after(() => hook.server.close());
+    const config = loadConfig({ EMAG_ACCOUNTS: 'main', EMAG_MAIN_USERNAME: 'u', EMAG_MAIN_PASSWORD: 'p', EMAG_MAIN_SYNC_TYPES: 'commands', EMAG_ALERT_WEBHOOK_URL: hook.url });
+    await db.sql`insert into emag_commands (account, kind, payload, status, error, done_at) values ('main', 'stock_update', '{"id": 1, "stock": 1}', 'failed', 'refused', now())`;
+    // Its own connections, closed at once after stop, as the daemon closes the database right after.
+    const sql = connectUrl(db.url, 2);
+    const first = new AlertEngine({ sql, config, log });
+    await first.start();
+    await first.evaluate();
+    await first.evaluate();
+    await waitFor('the outbox_failing notification', () => hook.got.find((r) => r.json.alert.type === 'outbox_failing'));
+    await first.stop();
+    await sql.end({ timeout: 0 });
+    const [row] = await db.sql`select id, notify_result from emag_alerts where type = 'outbox_failing'`;
+    assert.equal(row.notify_result, 'delivered', 'recorded before stop resolved');
+
+    const second = new AlertEngine({ sql: db.sql, config, log });
+    await second.start();
+    t.after(() => second.stop());
+    await second.evaluate();
+    await second.evaluate();
+    assert.deepEqual(second.active().map((a) => a.id), [row.id], 'the same alert, taken back');
+    assert.equal(hook.got.length, 1);
+  });
+});
+
 describe('webhook delivery', () => {
   const fast = { webhookSecret: null, intervalMs: 1000, webhookTimeoutMs: 300, retryFirstMs: 50, giveUpMs: 700, thresholds: loadConfig({ EMAG_ACCOUNTS: '' }, { requireAccounts: false }).alerts.thresholds };
   const sample: Notification = { text: 'test', alert: { id: 'x', type: 'test', severity: 'warning', message: 'm', action: 'a', state: 'firing', since: new Date().toISOString() } };

@@ -126,6 +126,8 @@ export class AlertEngine extends EventEmitter {
     await this.#running?.catch(() => {});
     await this.#notifier.stop();
     await Promise.allSettled([...this.#deliveries.values()]);
+    // What an outage kept from the table, if the database answers now (briefly: we are stopping).
+    if (this.#pendingWrites.length > 0) await Promise.race([this.#flushWrites(), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   #schedule(): void {
@@ -152,7 +154,7 @@ export class AlertEngine extends EventEmitter {
       if (held) {
         if (held.severity !== c.severity || held.message !== c.message || held.action !== c.action) {
           Object.assign(held, { severity: c.severity, message: c.message, action: c.action });
-          this.#write(() => updateAlert(this.#sql, held.id, c));
+          void this.#write(() => updateAlert(this.#sql, held.id, c));
         }
         continue;
       }
@@ -221,7 +223,8 @@ export class AlertEngine extends EventEmitter {
       .then(() => this.#notifier.deliver(n))
       .then((outcome) => {
         if (outcome.result === 'stopped') return;
-        this.#write(() => recordNotification(this.#sql, alert.id, state === 'resolved', outcome.result as 'delivered' | 'undelivered' | 'no_webhook', outcome.error));
+        // Awaited (stop waits for it): a delivery not recorded would be sent again after a restart.
+        return this.#write(() => recordNotification(this.#sql, alert.id, state === 'resolved', outcome.result as 'delivered' | 'undelivered' | 'no_webhook', outcome.error));
       });
     this.#deliveries.set(alert.id, done);
     void done.finally(() => {
@@ -230,12 +233,12 @@ export class AlertEngine extends EventEmitter {
   }
 
   /** Writes now, or after the writes still waiting for the database, in order. */
-  #write(fn: () => Promise<unknown>): void {
+  async #write(fn: () => Promise<unknown>): Promise<void> {
     if (this.#pendingWrites.length > 0) {
       this.#pendingWrites.push(fn);
       return;
     }
-    fn().catch(() => this.#pendingWrites.push(fn));
+    await fn().catch(() => this.#pendingWrites.push(fn));
   }
 
   async #flushWrites(): Promise<void> {
