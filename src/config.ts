@@ -308,6 +308,7 @@ function loadAlerts(env: Env, p: Parser): AlertConfig {
   for (const [i, u] of webhookUrls.entries()) {
     // The URL itself is not echoed: Slack and Mattermost webhook paths are secrets.
     if (!isHttpUrl(u)) p.problem(`EMAG_ALERT_WEBHOOK_URL: entry ${i + 1} is not an http(s) URL`);
+    else if (/^[a-z]+:\/\/[^/]*@/i.test(u)) p.problem(`EMAG_ALERT_WEBHOOK_URL: entry ${i + 1} carries a user and password, which a webhook POST cannot send (sign with EMAG_ALERT_WEBHOOK_SECRET instead)`);
   }
   const positive = (key: string, def: number) => p.positive(key, def);
   return {

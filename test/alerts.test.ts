@@ -464,6 +464,14 @@ describe('webhook delivery', () => {
     });
   }
 
+  it('reports a refused connection without the webhook path', async () => {
+    const notifier = new Notifier({ ...fast, giveUpMs: 150, webhookUrls: ['http://127.0.0.1:59999/hooks/T0/B0/SECRETPATH'] }, log);
+    const outcome = await notifier.deliver(sample);
+    assert.equal(outcome.result, 'undelivered');
+    assert.match(outcome.error ?? '', /^#1 http:\/\/127\.0\.0\.1:59999\/…: network error: .*ECONNREFUSED/);
+    assert.doesNotMatch(outcome.error ?? '', /SECRETPATH/);
+  });
+
   it('names a self-signed certificate as the reason, without retrying', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'emag-sync-cert-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -500,6 +508,10 @@ describe('configuration and the alerts command', () => {
     const url = problems({ EMAG_ALERT_WEBHOOK_URL: 'https://hooks.example.com/ok,not a url/T0/SECRETPATH' });
     assert.deepEqual(url, ['EMAG_ALERT_WEBHOOK_URL: entry 2 is not an http(s) URL']);
     assert.deepEqual(problems({ EMAG_ALERT_WEBHOOK_URL: 'ftp://example.com/x' }), ['EMAG_ALERT_WEBHOOK_URL: entry 1 is not an http(s) URL']);
+    const userinfo = problems({ EMAG_ALERT_WEBHOOK_URL: 'https://bot:hunter2@chat.example.com/hooks/SECRETPATH' });
+    assert.equal(userinfo.length, 1);
+    assert.match(userinfo[0], /^EMAG_ALERT_WEBHOOK_URL: entry 1 carries a user and password/);
+    assert.doesNotMatch(userinfo.join(), /hunter2|SECRETPATH/);
     for (const v of ['0', '-5', 'abc', '1e3', ' ']) {
       const p = problems({ EMAG_ALERT_STALE_ORDERS_MINUTES: v });
       if (v.trim() === '') assert.deepEqual(p, []);

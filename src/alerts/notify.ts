@@ -107,7 +107,9 @@ export async function postOnce(url: string, body: string, opts: { secret: string
   } catch (err) {
     if (timeout.aborted) return { ok: false, status: null, error: `no answer within ${opts.timeoutMs / 1000} s`, retryable: true, answer: '', ms: ms() };
     if (opts.signal?.aborted) return { ok: false, status: null, error: 'stopped', retryable: false, answer: '', ms: ms() };
-    return { ok: false, status: null, ...describeNetworkError(err), answer: '', ms: ms() };
+    const { error, retryable } = describeNetworkError(err);
+    // Some messages quote the URL, whose path is the webhook's secret.
+    return { ok: false, status: null, error: error.split(url).join(safeUrl(url)), retryable, answer: '', ms: ms() };
   }
 }
 
