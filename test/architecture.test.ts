@@ -70,6 +70,10 @@ test('the outbox executor needs only the eMAG layer and the database, never the 
   assert.deepEqual(violations('src/commands/', ['src/streams/']), []);
 });
 
+test('the alert engine reads through the database layer, never the server, the CLI, the scheduler or the eMAG client', () => {
+  assert.deepEqual(violations('src/alerts/', ['src/server/', 'src/cli*', 'src/scheduler.ts', 'src/daemon.ts', 'src/emag/', 'src/outbox/']), []);
+});
+
 test('the scheduler knows nothing of the server, the CLI or the daemon', () => {
   assert.deepEqual(violations('src/scheduler.ts', ['src/server/', 'src/cli*', 'src/daemon.ts']), []);
 });

@@ -5,7 +5,7 @@
  */
 import type { Config, Schedule, Stream } from '../config.ts';
 import { callWindows, lateUnacknowledged, outboxTrouble, streamRuns } from '../db/alerts.ts';
-import type { Sql } from '../db/connect.ts';
+import { ping, type Sql } from '../db/connect.ts';
 import { leasedAccounts } from '../db/leases.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -32,7 +32,7 @@ export class FactReader {
   /** Everything the rules judge; `accounts` is null when the database cannot be read. */
   async read(now: Date): Promise<Facts> {
     const base = { now, upSince: this.upSince };
-    const probe = this.sql`select 1`;
+    const probe = ping(this.sql);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
