@@ -215,6 +215,8 @@ describe('alerts from a daemon against the sandbox', () => {
     assert.equal(listed.startedAt, firing.json.alert.since);
     assert.equal(listed.clearedAt, resolved.json.alert.until);
     assert.equal(listed.resolvedNotifyResult, 'delivered');
+    const resolvedToo = (await (await fetch(`${daemon.server.url}/api/alerts?state=resolved`)).json()) as { alerts: Array<{ id: string }> };
+    assert.deepEqual(resolvedToo.alerts.map((a) => a.id), cleared.alerts.map((a) => a.id), 'resolved means cleared');
     const active = (await (await fetch(`${daemon.server.url}/api/alerts?state=active`)).json()) as { alerts: Array<{ type: string }> };
     assert.ok(active.alerts.every((a) => a.type !== 'auth'));
     assert.ok(active.alerts.some((a) => a.type === 'unacknowledged_orders'));
@@ -263,6 +265,10 @@ describe('the rules', () => {
     assert.deepEqual(judge({ outbox: { failedLastHour: 0, pendingLong: 1, conflicts: 2 } }), ['outbox_failing:warning', 'conflicts_waiting:warning']);
     assert.deepEqual(judge({ unownedSeconds: 119 }), []);
     assert.deepEqual(judge({ unownedSeconds: 120 }), ['account_unowned:critical']);
+    const refused = (kind: string) => evaluateRules({ now, upSince: ago(600), database: { ok: true, error: null }, accounts: [{ ...quiet, name: 'fbe', streams: [{ stream: 'offers', periodSeconds: 3600, runs: runs(['failed', kind]), lastSuccessAt: ago(1) }] }] }, t)[0];
+    assert.match(refused('auth').action, /^Fix the credentials: set EMAG_FBE_USERNAME \/ EMAG_FBE_PASSWORD/);
+    assert.match(refused('ip_not_whitelisted').action, /^Whitelist this server's public IP in the eMAG seller settings/);
+    assert.equal(refused('auth').key, refused('ip_not_whitelisted').key, 'one auth alert per account, whichever the refusal');
     const down = evaluateRules({ now, upSince: ago(600), database: { ok: false, error: 'connect ECONNREFUSED' }, accounts: null }, t);
     assert.deepEqual(down.map((c) => c.type), ['database']);
   });
