@@ -6,8 +6,10 @@
 import { parseArgs } from 'node:util';
 import { alerts } from './cli/alerts.ts';
 import { type Command, type CommandArgs, UsageError } from './cli/command.ts';
+import { backup } from './cli/backup.ts';
 import { conflicts } from './cli/conflicts.ts';
 import { demo } from './cli/demo.ts';
+import { exportCommand } from './cli/export.ts';
 import { health } from './cli/health.ts';
 import { migrate } from './cli/migrate.ts';
 import { sandbox } from './cli/sandbox.ts';
@@ -20,7 +22,7 @@ import { VERSION } from './daemon.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 
 /** Every command, in the order `emag-sync --help` lists them. */
-export const COMMANDS: Record<string, Command> = { start, sync, migrate, test, conflicts, status, health, alerts, sandbox, demo };
+export const COMMANDS: Record<string, Command> = { start, sync, migrate, test, conflicts, backup, export: exportCommand, status, health, alerts, sandbox, demo };
 
 /** Width of the command list's left column. */
 const LIST_COLUMN = 26;

@@ -3,6 +3,7 @@
  * Every problem is collected and reported together, naming the variable; secrets are never echoed.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Cron } from 'croner';
 
@@ -98,6 +99,18 @@ export interface Config {
   autoAcknowledge: boolean;
   /** Alert rules, thresholds and webhook delivery. */
   alerts: AlertConfig;
+  /** Where backups are written and listed. @default <dataDir>/backups */
+  backupDir: string;
+  /** Backups older than this many days are deleted by `backup cleanup` and after scheduled backups. @default 30 */
+  backupRetentionDays: number;
+  /** Cron expression of the daemon's own backups; null: none. @default null */
+  backupSchedule: string | null;
+  /** Cron expression of the daily retention cleanup (shifted by each account's offset). @default '0 3 * * *' */
+  retentionSchedule: string;
+  /** Runs older than this are deleted (the last 50 of each stream are always kept). @default 90 */
+  runsRetentionDays: number;
+  /** Done and cancelled commands older than this are deleted. @default 90 */
+  commandsRetentionDays: number;
 }
 
 /** The alert engine's settings (EMAG_ALERT_*). */
@@ -210,6 +223,12 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     ordersLookbackMinutes: p.int('EMAG_ORDERS_LOOKBACK_MINUTES', 10, { min: 0, max: 24 * 60 }),
     autoAcknowledge: p.bool('EMAG_AUTO_ACKNOWLEDGE', true),
     alerts: loadAlerts(env, p),
+    backupDir: env.EMAG_BACKUP_DIR?.trim() || join(env.EMAG_SYNC_DATA_DIR?.trim() || './data', 'backups'),
+    backupRetentionDays: p.int('EMAG_BACKUP_RETENTION_DAYS', 30, { min: 1, max: 3650 }),
+    backupSchedule: p.cron('EMAG_BACKUP_SCHEDULE', null),
+    retentionSchedule: p.cron('EMAG_RETENTION_SCHEDULE', '0 3 * * *') ?? '0 3 * * *',
+    runsRetentionDays: p.int('EMAG_RUNS_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
+    commandsRetentionDays: p.int('EMAG_COMMANDS_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
   };
   if (config.adminToken !== null && config.adminToken.length < 16) {
     problems.push('EMAG_SYNC_ADMIN_TOKEN: must be at least 16 characters');
@@ -415,6 +434,18 @@ class Parser {
     const d = /^\d{4}-\d{2}-\d{2}$/.test(v) ? new Date(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? new Date(v) : new Date(Number.NaN);
     if (Number.isNaN(d.getTime())) return this.bad(key, `"${v}" is not a date (YYYY-MM-DD or an ISO timestamp)`, def);
     return d;
+  }
+
+  /** A cron expression (five or six fields), or `def` when unset. */
+  cron<T extends string | null>(key: string, def: T): string | T {
+    const v = this.raw(key);
+    if (v === undefined) return def;
+    try {
+      new Cron(v, { paused: true }).stop();
+      return v;
+    } catch (err) {
+      return this.bad(key, `"${v}" is not a cron expression (${(err as Error).message})`, def);
+    }
   }
 
   /** Minutes (a number) or a cron expression (five or six fields). */

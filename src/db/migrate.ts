@@ -32,6 +32,11 @@ function readMigrations(dir: string): Migration[] {
     });
 }
 
+/** The ids (`004_commands`, …) of the migration files this code ships, in order. */
+export function migrationIds(dir = SQL_DIR): string[] {
+  return readMigrations(dir).map((m) => m.id);
+}
+
 /** Applies pending migrations, each in its own transaction; returns the ids applied now. Safe with several daemons. */
 export async function migrate(sql: Sql, dir = SQL_DIR): Promise<string[]> {
   const files = readMigrations(dir);
