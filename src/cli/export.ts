@@ -8,29 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { fsProblem } from '../backup/create.ts';
 import { loadConfig, readEnv } from '../config.ts';
 import { openDatabase } from '../db/connect.ts';
-import { EXPORTS, type ExportFormat, type ExportKind, exportChunks, isExportKind } from '../db/export.ts';
-import { accountsInDatabase } from '../db/snapshot.ts';
+import { EXPORTS, type ExportFormat, type ExportKind, exportChunks, isExportKind, knownAccounts, parseSince } from '../db/export.ts';
 import { createLogger } from '../log.ts';
 import { type Command, UsageError } from './command.ts';
-
-/**
- * `--since`: a calendar date (midnight UTC) or an ISO 8601 timestamp; null when malformed.
- * `new Date("1")` would happily mean 2001, so only these two shapes are read.
- */
-export function parseSince(text: string): Date | null {
-  const m = /^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/.exec(text);
-  if (!m) return null;
-  // JavaScript rolls 2026-02-31 over to March: a calendar date that does not exist is malformed.
-  const day = new Date(`${m[1]}T00:00:00Z`);
-  if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== m[1]) return null;
-  const d = m[2] ? new Date(text) : day;
-  return Number.isNaN(d.getTime()) ? null : d;
-}
-
-/** The accounts an export may name: the configured ones and those the database holds. */
-export async function knownAccounts(configured: string[], db: Parameters<typeof accountsInDatabase>[0]): Promise<string[]> {
-  return [...new Set([...configured, ...(await accountsInDatabase(db))])].sort();
-}
 
 /** Exports offers, products, orders, order lines, returns or commands. */
 export const exportCommand: Command = {

@@ -5,6 +5,7 @@
  * arrays) as JSON. The CLI and the status server write the very same chunks.
  */
 import type { Db } from './connect.ts';
+import { accountsInDatabase } from './snapshot.ts';
 
 /** What can be exported, and where each comes from. */
 export const EXPORTS = {
@@ -40,6 +41,25 @@ export interface ExportQuery {
   account?: string;
   /** Only rows changed at or after this moment. */
   since?: Date;
+}
+
+/**
+ * `--since`: a calendar date (midnight UTC) or an ISO 8601 timestamp; null when malformed.
+ * `new Date("1")` would happily mean 2001, so only these two shapes are read.
+ */
+export function parseSince(text: string): Date | null {
+  const m = /^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/.exec(text);
+  if (!m) return null;
+  // JavaScript rolls 2026-02-31 over to March: a calendar date that does not exist is malformed.
+  const day = new Date(`${m[1]}T00:00:00Z`);
+  if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== m[1]) return null;
+  const d = m[2] ? new Date(text) : day;
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** The accounts an export may name: the configured ones and those the database holds. */
+export async function knownAccounts(configured: string[], db: Db): Promise<string[]> {
+  return [...new Set([...configured, ...(await accountsInDatabase(db))])].sort();
 }
 
 /** Rows fetched per cursor round trip. */

@@ -23,6 +23,7 @@ import { commandsRoute } from './routes/commands.ts';
 import { conflictResolveRoute } from './routes/conflict-resolve.ts';
 import { conflictsRoute } from './routes/conflicts.ts';
 import { eventsRoute } from './routes/events.ts';
+import { exportRoute } from './routes/export.ts';
 import { healthRoute } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { offerRoute } from './routes/offer.ts';
@@ -83,6 +84,7 @@ function routeTable(ctx: RouteContext): Route[] {
     { path: '/api/offers/:account/:id', methods: { GET: offerRoute(ctx) } },
     { path: '/api/products', methods: { GET: productsRoute(ctx) } },
     { path: '/api/orders', methods: { GET: ordersRoute(ctx) } },
+    { path: '/api/export/:what', methods: { GET: exportRoute(ctx) } },
     { path: '/api/commands', methods: { GET: commandsRoute(ctx) } },
     { path: '/api/commands/:id/retry', methods: { POST: control(commandRetryRoute(ctx)) } },
     { path: '/api/commands/:id/cancel', methods: { POST: control(commandCancelRoute(ctx)) } },
