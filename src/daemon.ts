@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { AlertEngine } from './alerts/evaluate.ts';
 import type { AccountConfig, Config, Stream } from './config.ts';
-import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
+import { ApiCallLog } from './db/api-calls.ts';
+import { startBackupSchedule } from './backup/schedule.ts';
 import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
@@ -19,6 +20,7 @@ import { coerceError, scrubSecrets } from './errors.ts';
 import { Disposers } from './disposers.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
+import { RetentionSchedule } from './retention.ts';
 import { Scheduler } from './scheduler.ts';
 import type { RunEvents } from './server/context.ts';
 import { type StatusServer, startStatusServer } from './server/server.ts';
@@ -166,18 +168,12 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     leaseCheck.unref();
     parts.defer('lease check', () => clearInterval(leaseCheck));
 
-    // Retention: shortly after start (a daemon restarted often must still prune), then every 6 hours.
-    const pruneNow = () => {
-      pruneApiCalls(sql, config.logRetentionDays).catch((err) => log.warn({ err: (err as Error).message }, 'API call log cleanup failed'));
-    };
-    const firstPrune = setTimeout(pruneNow, 60_000);
-    firstPrune.unref();
-    const prune = setInterval(pruneNow, 6 * 3600_000);
-    prune.unref();
-    parts.defer('API call log retention', () => {
-      clearTimeout(firstPrune);
-      clearInterval(prune);
-    });
+    // Retention: each owned account's daily cleanup (a maintenance run), caught up shortly after start.
+    const retention = new RetentionSchedule(sql, config, log);
+    await retention.start(runtime.owned.map((a) => a.name));
+    parts.defer('retention', () => retention.stop());
+    const backups = startBackupSchedule(sql, config, log);
+    if (backups) parts.defer('backup schedule', () => backups.stop());
 
     log.info(
       { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },

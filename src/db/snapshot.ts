@@ -228,3 +228,23 @@ export async function resetSequences(tx: Tx, tables: string[]): Promise<void> {
     }
   }
 }
+
+/**
+ * Runs `fn` holding the backup lock (a session advisory lock on a reserved connection), so several
+ * daemons do not back up at once; resolves false without running it when another holds the lock.
+ */
+export async function withBackupLock(sql: Sql, fn: () => Promise<void>): Promise<boolean> {
+  const conn = await sql.reserve();
+  try {
+    const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(hashtext('emag-sync:backup')) as ok`;
+    if (!row.ok) return false;
+    try {
+      await fn();
+    } finally {
+      await conn`select pg_advisory_unlock(hashtext('emag-sync:backup'))`;
+    }
+    return true;
+  } finally {
+    conn.release();
+  }
+}
