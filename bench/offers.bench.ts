@@ -9,9 +9,12 @@
  *                 first and unchanged run;
  *   3. memory   — peak RSS of a scan of a large catalog within 1.5× that of 5,000 offers, each in a
  *                 fresh process;
- *   4. health   — GET /health p99 < 20 ms under 200 keep-alive connections while a sync runs.
+ *   4. health   — GET /health p99 < 20 ms under 200 keep-alive connections while a sync runs;
+ *   5. backup   — a backup and a CSV export of 500,000 offers, each in a fresh process: peak RSS
+ *                 within 1.5× that of an idle daemon, and the time each takes.
  *
- * Usage: `npm run bench [-- --large] [-- --only=ceiling,ingest,memory,health]`. `--large` scans
+ * Usage: `npm run bench [-- --large] [-- --only=ceiling,ingest,memory,health,backup]`; `--backup` is
+ * `--only=backup`. `--large` scans
  * 500,000 offers for the memory bar instead of 100,000. A missed bar prints MISSED; the exit code is
  * non-zero only when the bench could not measure something.
  */
@@ -27,6 +30,12 @@ import { startStatusServer } from '../src/server/server.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunResult, type SyncDeps } from '../src/streams/run.ts';
 import type { AccountConfig } from '../src/config.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testDatabase } from '../test/helpers/db.ts';
+import type { BackupJobInput, BackupJobReport } from './backup-process.ts';
+import { fillOffers } from './fill-offers.ts';
 import { type Child, runChild, startChild } from './child.ts';
 import { type BenchDatabase, openBenchDatabase } from './database.ts';
 import { type Environment, probeEnvironment } from './environment.ts';
@@ -39,12 +48,12 @@ import { num, pct, renderTable } from './table.ts';
 
 const args = process.argv.slice(2);
 const LARGE = args.includes('--large');
-const SECTIONS = ['ceiling', 'ingest', 'memory', 'health'] as const;
+const SECTIONS = ['ceiling', 'ingest', 'memory', 'health', 'backup'] as const;
 type Section = (typeof SECTIONS)[number];
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const unknown = [...(only ?? []), ...args.filter((a) => a !== '--large' && !a.startsWith('--only='))].filter((a) => !(SECTIONS as readonly string[]).includes(a));
+const only = args.includes('--backup') ? ['backup'] : args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const unknown = [...(only ?? []), ...args.filter((a) => a !== '--large' && a !== '--backup' && !a.startsWith('--only='))].filter((a) => !(SECTIONS as readonly string[]).includes(a));
 if (unknown.length > 0) {
-  console.error(`unknown argument or section: ${unknown.join(', ')} (usage: --large, --only=${SECTIONS.join(',')})`);
+  console.error(`unknown argument or section: ${unknown.join(', ')} (usage: --large, --backup, --only=${SECTIONS.join(',')})`);
   process.exit(2);
 }
 const wanted = (s: Section) => !only || only.includes(s);
@@ -67,7 +76,11 @@ const HEALTH_DURATION_MS = 5000;
 /** Paced variant: each connection probes every 100 ms (2,000 req/s in all). */
 const HEALTH_INTERVAL_MS = 100;
 
+/** Offers in the database the backup bench backs up and exports. */
+const BACKUP_OFFERS = 500_000;
+
 const BARS = {
+  backupRssRatio: 1.5,
   ceilingRatio: 0.95,
   ingestPerSecond: 20_000,
   memoryRatio: 1.5,
@@ -411,6 +424,46 @@ async function health(db: BenchDatabase): Promise<void> {
   }
 }
 
+/** 5. Peak RSS and time of `backup create` and `export offers` over a large catalog. */
+async function backupAndExport(): Promise<void> {
+  // A database of its own: one COPY of the whole catalog runs longer than the bench's statement timeout.
+  const db = await testDatabase();
+  const dir = mkdtempSync(join(tmpdir(), 'emag-bench-backup-'));
+  try {
+    const filled = performance.now();
+    await fillOffers(db.sql, BACKUP_OFFERS);
+    const [{ mb }] = await db.sql<{ mb: string }[]>`select round(pg_total_relation_size('emag_offers') / 1048576.0) as mb`;
+    console.log(`   ${num(BACKUP_OFFERS)} offers inserted in ${num((performance.now() - filled) / 1000, 1)} s (emag_offers: ${mb} MB)`);
+    const job = (mode: BackupJobInput['mode']) => runChild<BackupJobReport>(here('./backup-process.ts'), { mode, databaseUrl: db.url, dir } satisfies BackupJobInput, 900_000);
+    const idle = await job('idle');
+    const backup = await job('backup');
+    const csv = await job('export');
+    if (backup.rows < BACKUP_OFFERS) throw new Error(`the backup holds ${backup.rows} rows`);
+    console.log(
+      renderTable(
+        ['job', 'seconds', 'offers/s', 'MB written', 'peak RSS MB', 'vs idle daemon'],
+        [idle, backup, csv].map((r) => [
+          r.mode === 'idle' ? 'idle daemon' : r.mode === 'backup' ? 'backup create' : 'export offers (CSV)',
+          r.mode === 'idle' ? '—' : num(r.seconds, 1),
+          r.mode === 'idle' ? '—' : num(BACKUP_OFFERS / r.seconds),
+          r.mode === 'idle' ? '—' : num(r.bytes / 1048576, 1),
+          num(r.peakRssMB, 1),
+          `${num(r.peakRssMB / idle.peakRssMB, 2)}×`,
+        ]),
+      ),
+    );
+    for (const r of [backup, csv]) {
+      const what = r.mode === 'backup' ? 'backup' : 'CSV export';
+      const ratio = r.peakRssMB / idle.peakRssMB;
+      judge(`peak RSS of a ${what} of ${num(BACKUP_OFFERS)} offers vs an idle daemon`, `≤ ${BARS.backupRssRatio}×`, `${num(ratio, 2)}× (${num(r.peakRssMB)} / ${num(idle.peakRssMB)} MB)`, ratio <= BARS.backupRssRatio);
+      judge(`time of the ${what} of ${num(BACKUP_OFFERS)} offers`, '—', `${num(r.seconds, 1)} s (${num(BACKUP_OFFERS / r.seconds)} offers/s, ${num(r.bytes / 1048576)} MB)`, null);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await db.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -434,6 +487,7 @@ async function main(): Promise<void> {
     await section('ingest', `2. Ingest with the limits lifted: ${num(INGEST_OFFERS)} offers, sandbox in its own process`, () => ingest(db));
     await section('memory', `3. Memory flatness: ${num(MEMORY_SMALL)} vs ${num(MEMORY_LARGE)} offers, each scan in a fresh process`, () => memory(db));
     await section('health', `4. /health under ${HEALTH_CONNECTIONS} concurrent keep-alive connections while a sync runs`, () => health(db));
+    await section('backup', `5. Backup and CSV export of ${num(BACKUP_OFFERS)} offers, each in a fresh process, vs an idle daemon`, () => backupAndExport());
     const after = await probeEnvironment(db.sql);
     console.log(`\nmachine after: ${describe(after)}`);
     judge('machine after', '—', describe(after), null);
@@ -455,7 +509,7 @@ const watchdog = setTimeout(
     console.error('the benchmark took too long and was stopped');
     process.exit(2);
   },
-  (LARGE ? 20 : 8) * 60_000,
+  (LARGE ? 20 : 8) * 60_000 + (wanted('backup') ? 12 * 60_000 : 0),
 );
 watchdog.unref();
 await main();

@@ -17,6 +17,7 @@ import {
   tableColumns,
   tablesWithRows,
   truncateTables,
+  useUtc,
 } from '../db/snapshot.ts';
 import { BackupFileError, type Manifest, readBackup, verifyBackup } from './format.ts';
 
@@ -97,7 +98,7 @@ export async function restoreBackup(
 
     const written: Record<string, number> = Object.fromEntries(tables.map((t) => [t, 0]));
     await sql.begin(async (tx) => {
-      await tx`set local timezone = 'UTC'`;
+      await useUtc(tx);
       if (opts.replace) await truncateTables(tx, plain);
       await setUserTriggers(tx, tables, false);
       let batch: string[] = [];

@@ -41,7 +41,7 @@ function keepDays(value: unknown, def: number): number {
 /** Backups: create, list, restore, cleanup. */
 export const backup: Command = {
   summary: 'back up every table, list, restore or clean up backups',
-  args: 'create|list|restore|cleanup',
+  args: 'create|list|…',
   usage: `Usage: emag-sync backup create [--dir D] [--with-call-log]
        emag-sync backup list [--dir D]
        emag-sync backup restore <file> [--replace]

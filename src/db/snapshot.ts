@@ -175,6 +175,11 @@ export async function accountsInDatabase(db: Db): Promise<string[]> {
   return [...names].sort();
 }
 
+/** Renders (and reads) timestamps in UTC for the rest of the transaction. */
+export async function useUtc(tx: Tx): Promise<void> {
+  await tx`set local timezone = 'UTC'`;
+}
+
 /** Empties the tables (one statement, so foreign keys among them do not stand in the way). */
 export async function truncateTables(tx: Tx, tables: string[]): Promise<void> {
   if (tables.length > 0) await tx.unsafe(`truncate ${tables.map(ident).join(', ')}`);
