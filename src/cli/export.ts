@@ -65,7 +65,7 @@ Options:
 };
 
 /** Streams the chunks into the file (removed on failure) or stdout. */
-async function writeExport(chunks: AsyncGenerator<string>, output: string | null): Promise<void> {
+async function writeExport(chunks: AsyncGenerator<Buffer>, output: string | null): Promise<void> {
   if (output === null) {
     await pipeline(Readable.from(chunks), process.stdout as Writable, { end: false });
     return;

@@ -1,11 +1,11 @@
 /**
- * The SQL of exports: a table or view streamed through a cursor as CSV (RFC 4180: a header, CRLF
+ * The SQL of exports: a table or view streamed by binary COPY as CSV (RFC 4180: a header, CRLF
  * line ends, fields quoted only when they must be) or JSON lines. Values are rendered by Postgres:
  * numbers exactly as stored, timestamps in ISO 8601 UTC with microseconds, nested values (jsonb,
  * arrays) as JSON. The CLI and the status server write the very same chunks.
  */
 import type { Db } from './connect.ts';
-import { accountsInDatabase } from './snapshot.ts';
+import { accountsInDatabase, copyOut } from './snapshot.ts';
 
 /** What can be exported, and where each comes from. */
 export const EXPORTS = {
@@ -62,8 +62,8 @@ export async function knownAccounts(configured: string[], db: Db): Promise<strin
   return [...new Set([...configured, ...(await accountsInDatabase(db))])].sort();
 }
 
-/** Rows fetched per cursor round trip. */
-const CURSOR_ROWS = 1000;
+/** Output is handed on in chunks of about this size (one COPY message is one row). */
+const CHUNK_BYTES = 64 * 1024;
 
 interface Column {
   name: string;
@@ -99,47 +99,93 @@ function csvHeaderField(name: string): string {
   return /[",\r\n]/.test(name) ? `"${name.replaceAll('"', '""')}"` : name;
 }
 
+/** A literal for a COPY statement, which takes no parameters: quotes doubled, no backslash escapes. */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
 /**
- * The export as text chunks (the CSV header first), each a whole number of lines; memory holds one
- * cursor batch at a time. Resolve the first chunk before promising an answer: a database error
- * shows there.
+ * The export as chunks of whole lines (the CSV header first). Each line is built by Postgres and
+ * read with binary COPY, which carries it byte for byte (text COPY would escape backslashes and
+ * line breaks), so memory holds one chunk, never a table. Resolve the first chunk before promising
+ * an answer: a database error shows there.
  */
-export async function* exportChunks(db: Db, q: ExportQuery): AsyncGenerator<string> {
+export async function* exportChunks(db: Db, q: ExportQuery): AsyncGenerator<Buffer> {
   const spec = EXPORTS[q.what];
   const columns = await columnsOf(db, spec.relation);
   const where: string[] = [];
-  const params: (string | Date)[] = [];
-  if (q.account !== undefined) {
-    params.push(q.account);
-    where.push(`t.${spec.account} = $${params.length}`);
-  }
+  if (q.account !== undefined) where.push(`t.${spec.account} = ${literal(q.account)}`);
   if (q.since !== undefined) {
-    params.push(q.since.toISOString());
+    const since = `${literal(q.since.toISOString())}::timestamptz`;
     where.push(
       spec.since
-        ? `t.${spec.since} >= $${params.length}::timestamptz`
-        : `exists (select 1 from emag_orders o where o.account = t.account and o.id = t.order_id and o.updated_at >= $${params.length}::timestamptz)`,
+        ? `t.${spec.since} >= ${since}`
+        : `exists (select 1 from emag_orders o where o.account = t.account and o.id = t.order_id and o.updated_at >= ${since})`,
     );
   }
   const filter = where.length > 0 ? ` where ${where.join(' and ')}` : '';
   const order = spec.order.split(', ').map((c) => `t.${c}`).join(', ');
   let statement: string;
-  let eol: string;
+  let eol: Buffer;
   if (q.format === 'csv') {
     // Rendered once in the inner query (`offset 0` keeps the planner from inlining it into each use).
     const inner = columns.map((c, i) => `${rendered(c, false)} as c${i}`).join(', ');
     const line = columns.map((_, i) => csvField(`x.c${i}`)).join(` || ',' || `);
     statement = `select ${line} as line from (select ${inner} from ${spec.relation} t${filter} order by ${order} offset 0) x`;
-    eol = '\r\n';
-    yield `${columns.map((c) => csvHeaderField(c.name)).join(',')}${eol}`;
+    eol = Buffer.from('\r\n');
+    yield Buffer.from(`${columns.map((c) => csvHeaderField(c.name)).join(',')}\r\n`);
   } else {
     const select = columns.map((c) => `${rendered(c, true)} as ${quoteIdent(c.name)}`).join(', ');
     statement = `select row_to_json(x)::text as line from (select ${select} from ${spec.relation} t${filter} order by ${order}) x`;
-    eol = '\n';
+    eol = Buffer.from('\n');
   }
-  for await (const rows of db.unsafe<{ line: string }[]>(statement, params).cursor(CURSOR_ROWS)) {
-    let chunk = '';
-    for (const r of rows) chunk += r.line + eol;
-    yield chunk;
+  yield* binaryCopyLines(copyOut(db.unsafe(`copy (${statement}) to stdout with (format binary)`)), eol);
+}
+
+/** The 11-byte signature, flags and extension length that open a binary COPY stream. */
+const BINARY_HEADER_BYTES = 19;
+
+/**
+ * Reads a binary COPY of one non-null text column and hands on each value followed by `eol`,
+ * batched into chunks of about CHUNK_BYTES. Layout: header, then per row an int16 field count
+ * (-1 ends the data), an int32 length and the bytes.
+ */
+async function* binaryCopyLines(source: AsyncIterable<Buffer>, eol: Buffer): AsyncGenerator<Buffer> {
+  let buf: Buffer = Buffer.alloc(0);
+  let headerRead = false;
+  let out: Buffer[] = [];
+  let outBytes = 0;
+  for await (const chunk of source) {
+    buf = buf.length > 0 ? Buffer.concat([buf, chunk]) : chunk;
+    let pos = 0;
+    if (!headerRead) {
+      if (buf.length < BINARY_HEADER_BYTES) continue;
+      const extension = buf.readUInt32BE(15);
+      if (buf.length < BINARY_HEADER_BYTES + extension) continue;
+      pos = BINARY_HEADER_BYTES + extension;
+      headerRead = true;
+    }
+    while (buf.length - pos >= 2) {
+      const fields = buf.readInt16BE(pos);
+      if (fields === -1) {
+        pos += 2;
+        continue;
+      }
+      if (buf.length - pos < 6) break;
+      const length = buf.readInt32BE(pos + 2);
+      if (fields !== 1 || length < 0) throw new Error('unexpected binary COPY row (one non-null column expected)');
+      if (buf.length - pos < 6 + length) break;
+      out.push(buf.subarray(pos + 6, pos + 6 + length), eol);
+      outBytes += length + eol.length;
+      pos += 6 + length;
+    }
+    // What is left is the start of a row; copied so the chunk it came from can be freed.
+    buf = pos < buf.length ? Buffer.from(buf.subarray(pos)) : Buffer.alloc(0);
+    if (outBytes >= CHUNK_BYTES) {
+      yield Buffer.concat(out, outBytes);
+      out = [];
+      outBytes = 0;
+    }
   }
+  if (outBytes > 0) yield Buffer.concat(out, outBytes);
 }

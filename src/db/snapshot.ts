@@ -126,7 +126,7 @@ export async function withSnapshot<T>(sql: Sql, opts: { withCallLog: boolean }, 
  * has ended never calls: a COPY that ends under backpressure leaves the connection paused and the
  * next query on it hangs (porsager/postgres#499). Calling the hook once more at the end resumes it.
  */
-async function* copyOut(query: PendingQuery<Row[]>): AsyncGenerator<Buffer> {
+export async function* copyOut(query: PendingQuery<Row[]>): AsyncGenerator<Buffer> {
   const stream: Readable = await query.readable();
   try {
     for await (const chunk of stream) yield chunk as Buffer;
