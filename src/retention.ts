@@ -62,11 +62,17 @@ export class RetentionSchedule {
   readonly #timers: NodeJS.Timeout[] = [];
   #running: Promise<unknown> = Promise.resolve();
 
+  readonly #catchUpDelayMs: number;
+
+  /** `catchUpDelayMs`: how long after start a due cleanup waits. @default 60000 */
   constructor(
     private readonly sql: Sql,
     private readonly config: Config,
     private readonly log: Logger,
-  ) {}
+    opts: { catchUpDelayMs?: number } = {},
+  ) {
+    this.#catchUpDelayMs = opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS;
+  }
 
   /** Schedules each account's cleanup, and a catch-up one where the last is over a day old. */
   async start(accounts: string[]): Promise<void> {
@@ -80,7 +86,7 @@ export class RetentionSchedule {
       this.#jobs.push(new Cron(this.config.retentionSchedule, { name: `${account}/${MAINTENANCE_STREAM}`, protect: true }, () => fire('schedule')));
       const last = await lastMaintenance(this.sql, account).catch(() => null);
       if (!last || Date.now() - last.getTime() > DAY_MS) {
-        const timer = setTimeout(() => this.#run(account, 'schedule'), CATCH_UP_DELAY_MS + (offset % 30) * 1000);
+        const timer = setTimeout(() => this.#run(account, 'schedule'), this.#catchUpDelayMs + (offset % 30) * (this.#catchUpDelayMs / 60));
         timer.unref();
         this.#timers.push(timer);
       }

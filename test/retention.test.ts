@@ -8,7 +8,7 @@ import { scheduledBackup } from '../src/backup/schedule.ts';
 import { type Config, ConfigError, loadConfig } from '../src/config.ts';
 import { withBackupLock } from '../src/db/snapshot.ts';
 import { createLogger } from '../src/log.ts';
-import { runRetention } from '../src/retention.ts';
+import { RetentionSchedule, runRetention } from '../src/retention.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 
 let db: TestDatabase;
@@ -162,4 +162,21 @@ test('a scheduled backup writes a backup and cleans up old ones; it is skipped w
   assert.equal(files.length, 2);
   assert.ok(!files.includes(old), 'the backup past retention was deleted after the new one');
   assert.ok(files.includes(first));
+});
+
+test('the schedule runs a catch-up cleanup after start for an account without one in the last day, not for one with', async () => {
+  await db.sql`insert into emag_sync_runs (account, stream, trigger, status, started_at) values ('fbe', 'maintenance', 'schedule', 'succeeded', ${ago(0.5)})`;
+  const before = await count(`select count(*) as n from emag_sync_runs where stream = 'maintenance'`);
+  const schedule = new RetentionSchedule(db.sql, config(), log, { catchUpDelayMs: 50 });
+  await schedule.start(['spare', 'fbe']);
+  try {
+    const deadline = Date.now() + 10_000;
+    while ((await count(`select count(*) as n from emag_sync_runs where stream = 'maintenance' and account = 'spare' and trigger = 'schedule' and status = 'succeeded'`)) === 0) {
+      assert.ok(Date.now() < deadline, 'a catch-up maintenance run of an account that never had one');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await schedule.stop();
+  }
+  assert.equal(await count(`select count(*) as n from emag_sync_runs where stream = 'maintenance'`), before + 1, 'fbe had one within the day: no catch-up');
 });
