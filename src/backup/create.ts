@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Sql } from '../db/connect.ts';
 import { withSnapshot } from '../db/snapshot.ts';
+import { fsProblem } from '../errors.ts';
 import { BACKUP_FORMAT, BACKUP_VERSION, countLines, manifestLine, trailerLine } from './format.ts';
 
 /** A backup that could not be written; the message names the file or directory and the reason. */
@@ -42,26 +43,6 @@ export function backupFileTime(name: string): Date | null {
   if (!m) return null;
   const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`);
   return Number.isNaN(d.getTime()) ? null : d;
-}
-
-/** What a file system error means for a person. */
-export function fsProblem(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  switch (e.code) {
-    case 'ENOSPC':
-      return 'no space left on the device';
-    case 'EDQUOT':
-      return 'disk quota exceeded';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'ENOTDIR':
-      return 'not a directory';
-    default:
-      return e.message ?? String(err);
-  }
 }
 
 /** Creates the directory (0700) if needed and checks it is a directory. */

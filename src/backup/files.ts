@@ -4,7 +4,8 @@
  */
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backupFileTime, fsProblem } from './create.ts';
+import { fsProblem } from '../errors.ts';
+import { backupFileTime } from './create.ts';
 import { readManifest } from './format.ts';
 
 /** One backup file of a listing. */

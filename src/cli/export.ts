@@ -5,10 +5,11 @@ import { createWriteStream } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fsProblem } from '../backup/create.ts';
+
 import { loadConfig, readEnv } from '../config.ts';
 import { openDatabase } from '../db/connect.ts';
 import { EXPORTS, type ExportFormat, type ExportKind, exportChunks, isExportKind, knownAccounts, parseSince } from '../db/export.ts';
+import { fsProblem } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { type Command, UsageError } from './command.ts';
 
