@@ -183,6 +183,10 @@ test('GET /api/export streams the same bytes as the CLI, as an attachment', asyn
     assert.ok(body.equals(cliOut.stdout), `${what}${qs}: same bytes`);
   }
   assert.match((await fetch(`${server.url}/api/export/offers`)).headers.get('content-type') ?? '', /^text\/csv; charset=utf-8/);
+  const head = await fetch(`${server.url}/api/export/commands?format=jsonl`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.match(head.headers.get('content-type') ?? '', /^application\/x-ndjson/);
+  assert.equal((await head.arrayBuffer()).byteLength, 0);
 });
 
 test('GET /api/export refuses bad requests with JSON errors', async () => {
