@@ -99,9 +99,12 @@ function csvHeaderField(name: string): string {
   return /[",\r\n]/.test(name) ? `"${name.replaceAll('"', '""')}"` : name;
 }
 
-/** A literal for a COPY statement, which takes no parameters: quotes doubled, no backslash escapes. */
+/**
+ * A literal for a COPY statement, which takes no parameters. An E'' string with quotes and
+ * backslashes doubled means the same whatever standard_conforming_strings says.
+ */
 function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
+  return `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 }
 
 /**
