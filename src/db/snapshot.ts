@@ -103,36 +103,66 @@ export async function withSnapshot<T>(sql: Sql, opts: { withCallLog: boolean }, 
       const [row] = await tx.unsafe<{ n: string }[]>(`select count(*) as n from ${ident(t)}`);
       counts[t] = Number(row.n);
     }
-    return fn({
-      takenAt: now,
-      schema,
-      tables,
-      counts,
-      // CSV mode with a quote and delimiter that JSON text never contains (it escapes every control
-      // character) writes each value as it is: text mode would double every backslash.
-      lines: (table) =>
-        copyOut(
-          tx.unsafe(
-            `copy (select '{"t":"${table}","r":' || row_to_json(t)::text || '}' from ${ident(table)} t) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`,
-          ),
+    // A COPY still open when `fn` fails (its consumer stopped reading) is drained before the
+    // transaction ends, or the rollback would meet COPY_IN_PROGRESS.
+    let open: Readable | null = null;
+    const lines = (table: string) =>
+      copyOut(
+        tx.unsafe(
+          `copy (select '{"t":"${table}","r":' || row_to_json(t)::text || '}' from ${ident(table)} t) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`,
         ),
-    });
+        (stream) => {
+          open = stream;
+        },
+      );
+    try {
+      return await fn({
+        takenAt: now,
+        schema,
+        tables,
+        counts,
+        lines,
+      });
+    } catch (err) {
+      if (open) await drainCopy(open);
+      throw err;
+    }
   })) as T;
 }
 
 /**
- * The chunks of a `copy … to stdout`, read at the consumer's pace. postgres.js pauses the socket when
- * the stream's buffer is full and resumes it only from the stream's read hook, which a stream that
- * has ended never calls: a COPY that ends under backpressure leaves the connection paused and the
- * next query on it hangs (porsager/postgres#499). Calling the hook once more at the end resumes it.
+ * The chunks of a `copy … to stdout`, read at the consumer's pace. Two traps of postgres.js are
+ * handled here. It pauses the socket when the stream's buffer is full and resumes it only from the
+ * stream's read hook, which a stream that has ended never calls: a COPY that ends under
+ * backpressure leaves the connection paused and the next query on it hangs (porsager/postgres#499),
+ * so the hook is called once more at the end. And a COPY stopped early (the file could not be
+ * written) must still be read to its end before the connection takes another query (COPY_IN_PROGRESS),
+ * so the rest is drained rather than the stream destroyed. `track` learns the open stream (so a
+ * transaction that fails while the consumer is away can drain it before it ends).
  */
-export async function* copyOut(query: PendingQuery<Row[]>): AsyncGenerator<Buffer> {
+export async function* copyOut(query: PendingQuery<Row[]>, track?: (open: Readable | null) => void): AsyncGenerator<Buffer> {
   const stream: Readable = await query.readable();
+  track?.(stream);
   try {
-    for await (const chunk of stream) yield chunk as Buffer;
+    for await (const chunk of stream.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
   } finally {
-    (stream as unknown as { _read(size: number): void })._read(0);
+    await drainCopy(stream);
+    track?.(null);
   }
+}
+
+/** Reads what is left of a COPY stream (discarding it) and leaves its connection unpaused. */
+export async function drainCopy(stream: Readable): Promise<void> {
+  if (!stream.readableEnded && !stream.destroyed) {
+    const ended = new Promise<void>((resolve) => {
+      stream.once('end', resolve);
+      stream.once('error', () => resolve());
+      stream.once('close', resolve);
+    });
+    stream.resume();
+    await ended;
+  }
+  (stream as unknown as { _read(size: number): void })._read(0);
 }
 
 /** A column a restore writes. */
