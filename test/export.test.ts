@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
+import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/metrics.ts';
 import type { Sandbox } from '../src/sandbox/server.ts';
@@ -55,6 +56,7 @@ harness(
       version: 'test',
       database: { where: 'test', embedded: false },
       ownedAccounts: () => ['main', 'fbe'],
+      alerts: new AlertEngine({ sql: db.sql, config: deps.config, log: createLogger('silent') }),
     });
   },
 );
