@@ -11,6 +11,7 @@ import { type AlertRow, type AlertSeverity, activeAlerts, alertsLastHour, clearA
 import type { Sql } from '../db/connect.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { alertJson } from './alert-json.ts';
 import { FactReader } from './facts.ts';
 import { type DeliveryCounter, Notifier, notificationText, type Notification } from './notify.ts';
 import { type AlertType, type Condition, evaluateRules, healthScore } from './rules.ts';
@@ -20,15 +21,9 @@ const HOLD = 2;
 /** Cleared alerts older than the retention are deleted this often. */
 const PRUNE_EVERY_MS = 6 * 3600_000;
 
-/** An active alert as /api/status and /api/alerts show it. */
-export interface ActiveAlert {
+/** An active alert as /api/status and /api/alerts show it: a condition that held, with its id and start. */
+export interface ActiveAlert extends Omit<Condition, 'key'> {
   id: string;
-  type: AlertType;
-  severity: AlertSeverity;
-  account: string | null;
-  stream: string | null;
-  message: string;
-  action: string;
   since: Date;
 }
 
@@ -268,17 +263,6 @@ function fromRow(row: AlertRow): ActiveAlert {
 
 /** The webhook body of an alert's start or end: ids, names and texts only, no secrets or customer data. */
 export function notification(a: ActiveAlert, state: 'firing' | 'resolved', until?: Date): Notification {
-  const alert = {
-    id: a.id,
-    type: a.type,
-    severity: a.severity,
-    ...(a.account ? { account: a.account } : {}),
-    ...(a.stream ? { stream: a.stream } : {}),
-    message: a.message,
-    action: a.action,
-    state,
-    since: a.since.toISOString(),
-    ...(until ? { until: until.toISOString() } : {}),
-  };
+  const alert = { ...alertJson(a), state, ...(until ? { until: until.toISOString() } : {}) };
   return { text: notificationText(alert), alert };
 }

@@ -5,20 +5,12 @@
  */
 import { createHmac } from 'node:crypto';
 import type { AlertConfig } from '../config.ts';
-import type { AlertSeverity } from '../db/alerts.ts';
+import type { AlertJson } from './alert-json.ts';
 import type { Logger } from '../log.ts';
 
 /** The `alert` object of a webhook body, as the README documents it. */
-export interface WebhookAlert {
-  id: string;
-  type: string;
-  severity: AlertSeverity;
-  account?: string;
-  stream?: string;
-  message: string;
-  action: string;
+export interface WebhookAlert extends AlertJson {
   state: 'firing' | 'resolved';
-  since: string;
   until?: string;
 }
 

@@ -2,6 +2,7 @@
  * What the status server shows of the alert engine: the active alerts (as JSON), the health score
  * they give, and the last hour's count from the history. The engine decides; the server only reads.
  */
+import { type AlertJson, alertJson } from '../alerts/alert-json.ts';
 import type { ActiveAlert } from '../alerts/evaluate.ts';
 import type { AlertSeverity } from '../db/alerts.ts';
 
@@ -13,30 +14,10 @@ export interface AlertView {
 }
 
 /** An active alert as JSON. */
-export interface AlertBody {
-  id: string;
-  type: string;
-  severity: AlertSeverity;
-  account?: string;
-  stream?: string;
-  message: string;
-  action: string;
-  since: string;
-}
+export type AlertBody = AlertJson;
 
 /** An active alert as the server's documents carry it (the console's event stream diffs these). */
 export type Alert = AlertBody;
 
 /** An active alert as /api/status lists it. */
-export function alertBody(a: ActiveAlert): AlertBody {
-  return {
-    id: a.id,
-    type: a.type,
-    severity: a.severity,
-    ...(a.account ? { account: a.account } : {}),
-    ...(a.stream ? { stream: a.stream } : {}),
-    message: a.message,
-    action: a.action,
-    since: a.since.toISOString(),
-  };
-}
+export const alertBody: (a: ActiveAlert) => AlertBody = alertJson;
