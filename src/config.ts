@@ -67,6 +67,8 @@ export interface Config {
   accounts: AccountConfig[];
   /** Account names in catalog priority order (the unified catalog prefers the first). */
   catalogPriority: string[];
+  /** Hours after an account's last successful offers run at which the catalog prefers the next account's rows. @default 26 */
+  catalogStaleHours: number;
   /** @default 30000 */
   apiTimeoutMs: number;
   /** @default 3 */
@@ -153,6 +155,7 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     dataDir: env.EMAG_SYNC_DATA_DIR?.trim() || './data',
     accounts,
     catalogPriority: priority,
+    catalogStaleHours: p.number('EMAG_CATALOG_STALE_HOURS', 26, { min: 1, max: 8760 }),
     apiTimeoutMs: p.number('EMAG_API_TIMEOUT', 30, { min: 1, max: 600 }) * 1000,
     maxRetries: p.int('EMAG_MAX_RETRIES', 3, { min: 0, max: 10 }),
     logLevel: p.oneOf('EMAG_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

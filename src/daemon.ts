@@ -10,7 +10,7 @@ import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
 import { migrate } from './db/migrate.ts';
-import { setCatalogPriority } from './db/offers.ts';
+import { catalogSettings, setCatalogPriority } from './db/offers.ts';
 import { unacknowledgedCounts } from './db/orders.ts';
 import { latestRun, markInterrupted } from './db/runs.ts';
 import { budgetsFor } from './emag/budget.ts';
@@ -48,6 +48,8 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     parts.defer('database', () => db.close());
     const applied = await migrate(db.sql);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
+    // Whichever command writes the data, the catalog follows the configured priority.
+    await setCatalogPriority(db.sql, config.catalogPriority, catalogSettings(config));
     const leases = new Leases(db.connect(1, { persistent: true }));
     parts.defer('account leases', () => leases.releaseAll());
     const owned: AccountConfig[] = [];
@@ -90,8 +92,6 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const runtime = await openRuntime(config, log, enabled, metrics);
     parts.defer('runtime', () => runtime.close());
     const { sql } = runtime.db;
-    // The daemon's configuration decides the catalog's priority; one-off commands leave it alone.
-    await setCatalogPriority(sql, config.catalogPriority);
     // The ERP writes account and kind: anything this daemon does not know is counted as `other`, so
     // a typo cannot create label values without end.
     const accountNames = new Set(config.accounts.map((a) => a.name));
