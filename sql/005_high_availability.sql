@@ -67,3 +67,18 @@ select distinct on (r.part_number)
   end as source_reason
 from ranked r
 order by r.part_number, (r.unusable is not null), r.rank_priority, r.account;
+
+-- Daemon instances sharing this database. An instance is live while its lease connection holds the
+-- advisory lock of its id (`lease_pid` is that connection's backend); `last_seen_at` is its heartbeat.
+create table emag_instances (
+  id           text primary key check (id !~ '\s' and length(id) between 1 and 100),
+  host         text not null,
+  pid          integer not null,
+  version      text not null,
+  lease_pid    integer,
+  started_at   timestamptz not null default now(),
+  last_seen_at timestamptz not null default now()
+);
+
+-- The instance that ran each run (null for one-off `sync` commands and runs from before 005).
+alter table emag_sync_runs add column instance text;

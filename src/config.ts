@@ -3,6 +3,7 @@
  * Every problem is collected and reported together, naming the variable; secrets are never echoed.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseEnv } from 'node:util';
 import { Cron } from 'croner';
 
@@ -98,6 +99,10 @@ export interface Config {
   ordersLookbackMinutes: number;
   /** @default true */
   autoAcknowledge: boolean;
+  /** This daemon's name among the instances sharing the database: no spaces, ≤ 100 characters. @default hostname:pid */
+  instanceId: string;
+  /** How often the instance heartbeats and takes or hands back accounts (ms). @default 10000 */
+  ownershipIntervalMs: number;
 }
 
 /** Raised when the configuration is invalid; `problems` has one line per problem. */
@@ -169,7 +174,12 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     ordersStartDate: p.date('EMAG_ORDERS_START_DATE', new Date(Date.now() - 90 * 86_400_000)),
     ordersLookbackMinutes: p.int('EMAG_ORDERS_LOOKBACK_MINUTES', 10, { min: 0, max: 24 * 60 }),
     autoAcknowledge: p.bool('EMAG_AUTO_ACKNOWLEDGE', true),
+    instanceId: env.EMAG_SYNC_INSTANCE_ID?.trim() || `${hostname().slice(0, 80)}:${process.pid}`,
+    ownershipIntervalMs: p.number('EMAG_SYNC_OWNERSHIP_INTERVAL', 10, { min: 0.1, max: 300 }) * 1000,
   };
+  if (/\s/.test(config.instanceId) || config.instanceId.length > 100) {
+    problems.push('EMAG_SYNC_INSTANCE_ID: must be at most 100 characters without spaces');
+  }
   if (config.adminToken !== null && config.adminToken.length < 16) {
     problems.push('EMAG_SYNC_ADMIN_TOKEN: must be at least 16 characters');
   }

@@ -18,6 +18,7 @@ import { coerceError, scrubSecrets } from './errors.ts';
 import { Disposers } from './disposers.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
+import { Ownership } from './ownership.ts';
 import { Scheduler } from './scheduler.ts';
 import type { RunEvents } from './server/context.ts';
 import { type StatusServer, startStatusServer } from './server/server.ts';
@@ -40,7 +41,14 @@ export interface Runtime {
  * Opens the database, migrates it, and takes the lease of each wanted account (skipping those another
  * process holds). Runs left `running` by a crash of an owned account are marked `interrupted`.
  */
-export async function openRuntime(config: Config, log: Logger, accounts: AccountConfig[], metrics?: Metrics): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  log: Logger,
+  accounts: AccountConfig[],
+  metrics?: Metrics,
+  /** `takeLeases: false` leaves the leases to the ownership loop (the daemon); `instanceId` is recorded on runs. */
+  opts: { takeLeases?: boolean; instanceId?: string } = {},
+): Promise<Runtime> {
   const parts = new Disposers();
   const closeFailed = (part: string, err: unknown) => log.warn({ part, err: scrubSecrets(coerceError(err).message) }, 'could not close a part of the runtime');
   return parts.start(async () => {
@@ -50,10 +58,11 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
     // Whichever command writes the data, the catalog follows the configured priority.
     await setCatalogPriority(db.sql, config.catalogPriority, catalogSettings(config));
-    const leases = new Leases(db.connect(1, { persistent: true }));
+    // A cut lease connection takes the locks with it: the leases hear of it at once.
+    const leases: Leases = new Leases(db.connect(1, { persistent: true, onclose: () => leases.connectionClosed() }));
     parts.defer('account leases', () => leases.releaseAll());
     const owned: AccountConfig[] = [];
-    for (const account of accounts) {
+    for (const account of opts.takeLeases === false ? [] : accounts) {
       if (await leases.acquire(account.name)) {
         owned.push(account);
         const n = await markInterrupted(db.sql, account.name);
@@ -64,7 +73,7 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     }
     const callLog = new ApiCallLog(db.sql, log);
     parts.defer('API call log', () => callLog.flush());
-    const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog };
+    const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog, instanceId: opts.instanceId };
     return { db, deps, leases, owned, close: () => parts.dispose(closeFailed) };
   }, closeFailed);
 }
@@ -89,7 +98,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
   return parts.start(async () => {
     const metrics = new Metrics({ version: VERSION });
     const enabled = config.accounts.filter((a) => a.enabled);
-    const runtime = await openRuntime(config, log, enabled, metrics);
+    const runtime = await openRuntime(config, log, enabled, metrics, { takeLeases: false, instanceId: config.instanceId });
     parts.defer('runtime', () => runtime.close());
     const { sql } = runtime.db;
     // The ERP writes account and kind: anything this daemon does not know is counted as `other`, so
@@ -109,6 +118,25 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const runEvents: RunEvents = new EventEmitter();
     runtime.deps.onRunEvent = (e) => runEvents.emit('run', e);
     const scheduler = new Scheduler(runtime.deps);
+    const lastSuccess = async (account: string, stream: Stream) =>
+      (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
+    // Accounts come and go as instances join and leave: the ownership loop adds and removes their jobs.
+    const ownership = new Ownership({
+      instanceId: config.instanceId,
+      version: VERSION,
+      accounts: enabled,
+      sql,
+      leases: runtime.leases,
+      budgets: runtime.deps.budgets,
+      log,
+      metrics,
+      intervalMs: config.ownershipIntervalMs,
+      take: (account) => (config.enableScheduledSync ? scheduler.addAccount(account, lastSuccess) : Promise.resolve()),
+      drop: (account, abort) => scheduler.removeAccount(account, { abort }),
+      idle: (account) => scheduler.idle(account),
+      flushCalls: () => runtime.deps.callLog?.flush() ?? Promise.resolve(),
+      onFatal: opts.onFatal,
+    });
     const server = await startStatusServer({
       sql,
       config,
@@ -118,7 +146,8 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       startedAt: new Date(),
       version: VERSION,
       database: { where: runtime.db.where, embedded: runtime.db.embedded },
-      ownedAccounts: () => runtime.owned.map((a) => a.name),
+      ownedAccounts: () => ownership.owned(),
+      accountOwners: () => ownership.owners(),
       runEvents,
       budgets: runtime.deps.budgets,
       onCall: (e) => {
@@ -127,13 +156,14 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       },
     });
     parts.defer('status server', () => server.close());
+    // Once the runs have ended, the leases go back at once and the peers hear of it.
+    parts.defer('account ownership', () => ownership.stop());
     // Stopped before the server closes, so /health answers while runs are being cancelled.
     parts.defer('scheduler', () => scheduler.stop());
 
+    if (config.enableScheduledSync) await scheduler.start([], lastSuccess);
+    await ownership.start();
     if (config.enableScheduledSync) {
-      const lastSuccess = async (account: string, stream: Stream) =>
-        (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
-      await scheduler.start(runtime.owned, lastSuccess);
       // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
       const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
       parts.defer('LISTEN emag_commands', () =>
@@ -143,22 +173,6 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     } else {
       log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
     }
-
-    // A lease lost to another instance (our connection was cut and it took the account over) means two
-    // daemons could sync one account: stop, and let systemd restart us without that account.
-    const leaseCheck = setInterval(() => {
-      runtime.leases.verify().then(
-        (ok) => {
-          if (!ok) {
-            log.fatal('an account lease was lost to another emag-sync instance; stopping');
-            opts.onFatal?.(new Error('account lease lost'));
-          }
-        },
-        (err) => log.warn({ err: (err as Error).message }, 'could not verify the account leases'),
-      );
-    }, 30_000);
-    leaseCheck.unref();
-    parts.defer('lease check', () => clearInterval(leaseCheck));
 
     // Retention: shortly after start (a daemon restarted often must still prune), then every 6 hours.
     const pruneNow = () => {
@@ -174,7 +188,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     });
 
     log.info(
-      { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },
+      { url: server.url, instance: config.instanceId, accounts: ownership.owned(), database: runtime.db.where, scheduled: config.enableScheduledSync },
       `emag-sync ${VERSION} started`,
     );
     return {

@@ -191,7 +191,7 @@ test('a closed budget refuses waiting and later requests; reopened, it keeps its
 test('a new owner keeps its distance from the requests the old owner logged', async () => {
   const budget = new AccountBudget(12, 3);
   await new Promise((r) => setTimeout(r, 400)); // both groups full
-  budget.noteSent([{ resource: 'product_offer', at: new Date(Date.now() - 100) }]);
+  budget.noteSent([{ resource: 'product_offer', agoMs: 100 }]);
   const other = await budget.other.take();
   assert.ok(other >= 200, `other group waited ${other} ms after a send 100 ms ago`);
   assert.ok((await budget.orders.take()) < 50, 'the orders group had no recent send');

@@ -189,12 +189,12 @@ export class AccountBudget {
   }
 
   /**
-   * Counts requests another process sent for this account (wall-clock times, e.g. from the API call
+   * Counts requests another process sent for this account `agoMs` before now (e.g. from the API call
    * log), so a new owner's first requests keep their distance from the old owner's last ones.
    */
-  noteSent(sent: ReadonlyArray<{ resource: string; at: Date }>): void {
-    const offset = performance.now() - Date.now();
-    for (const s of sent) this.for(s.resource).noteSentAt(s.at.getTime() + offset);
+  noteSent(sent: ReadonlyArray<{ resource: string; agoMs: number }>): void {
+    const now = performance.now();
+    for (const s of sent) this.for(s.resource).noteSentAt(now - Math.max(0, s.agoMs));
   }
 
   /** Closes both groups: every waiting and later request is refused with `reason`. */

@@ -38,4 +38,6 @@ export interface StatusContext {
   onCall?: (e: CallEvent) => void;
   /** How often `/api/events` sends its `status` heartbeat. @default 15000 */
   heartbeatMs?: number;
+  /** The instance owning each account (null: nobody, or a one-off command); absent without ownership. */
+  accountOwners?(): Map<string, string | null>;
 }

@@ -30,6 +30,8 @@ export interface SyncDeps {
   callLog?: ApiCallLog;
   /** Told when a run starts, commits progress and ends (the console's live view). Must not throw. */
   onRunEvent?: (event: RunEvent) => void;
+  /** The daemon instance running the runs (recorded on each run); absent for one-off commands. */
+  instanceId?: string;
 }
 
 /** A run as it stands at an event. */
@@ -171,7 +173,7 @@ export async function executeRun(
   const started = performance.now();
   const budget = deps.budgets.get(account.name);
   if (!budget) throw new Error(`no rate budget for account ${account.name}`);
-  const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger });
+  const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger, instance: deps.instanceId });
   const log = deps.log.child({ account: account.name, stream, runId });
   const startedAt = new Date();
   const snapshot = (status: RunStatus, counters: RunCounters, error: string | null = null): RunSnapshot => ({
