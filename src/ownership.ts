@@ -13,6 +13,7 @@
  * the instance goes on with its other accounts and takes the account back if it is still free.
  * A new owner starts the account's budget from the old owner's last logged requests.
  */
+import { hostname } from 'node:os';
 import type { AccountConfig } from './config.ts';
 import { ConfigError } from './config.ts';
 import { recentCalls } from './db/api-calls.ts';
@@ -66,6 +67,8 @@ export class Ownership {
   /** Accounts being handed back: their jobs are stopped, their lease goes when their runs end. */
   readonly #handingBack = new Set<string>();
   #owners = new Map<string, string | null>();
+  /** Whether this instance wrote its row (a refused start must not delete the live holder's row). */
+  #registered = false;
   #live = 1;
 
   constructor(opts: OwnershipOptions) {
@@ -82,7 +85,8 @@ export class Ownership {
     if (!(await leases.lockInstance(id))) {
       throw new ConfigError([`EMAG_SYNC_INSTANCE_ID: "${id}" is already used by another running emag-sync instance; give every instance its own id (or leave it unset for hostname:pid)`]);
     }
-    await registerInstance(leases.sql, { id, host: id.split(':')[0] ?? id, pid: process.pid, version: this.#o.version });
+    await registerInstance(leases.sql, this.#row());
+    this.#registered = true;
     await pruneInstances(sql).catch(() => 0);
     leases.onLost((accounts) => this.#lost(accounts));
     const listening = await sql.listen(CHANNEL, (from) => {
@@ -94,6 +98,10 @@ export class Ownership {
     this.#timer = setInterval(() => void this.round(), this.#intervalMs);
     this.#timer.unref();
     log.info({ instance: id, owned: [...leases.held], live: this.#live }, 'instance registered');
+  }
+
+  #row() {
+    return { id: this.#o.instanceId, host: hostname(), pid: process.pid, version: this.#o.version };
   }
 
   /** The accounts this instance holds. */
@@ -146,7 +154,7 @@ export class Ownership {
         return;
       }
     }
-    await heartbeat(leases.sql, id);
+    await heartbeat(leases.sql, this.#row());
     await leases.verify();
     this.#live = Math.max(1, (await liveInstances(sql)).length);
     const cap = Math.ceil(accounts.length / this.#live);
@@ -251,6 +259,7 @@ export class Ownership {
     const { leases, sql, log } = this.#o;
     await this.#o.flushCalls?.().catch(() => {});
     for (const account of [...leases.held]) await leases.release(account).catch(() => {});
+    if (!this.#registered) return;
     await deregisterInstance(sql, this.#o.instanceId).catch((err) => log.warn({ err: scrubSecrets(coerceError(err).message) }, 'could not deregister the instance'));
     await this.#notify();
   }

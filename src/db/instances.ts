@@ -28,9 +28,15 @@ export async function registerInstance(leaseSql: Sql, r: { id: string; host: str
       lease_pid = excluded.lease_pid, started_at = now(), last_seen_at = now()`;
 }
 
-/** The heartbeat, on the lease connection (its backend pid changes when the connection is re-made). */
-export async function heartbeat(leaseSql: Sql, id: string): Promise<void> {
-  await leaseSql`update emag_instances set last_seen_at = now(), lease_pid = pg_backend_pid() where id = ${id}`;
+/**
+ * The heartbeat, on the lease connection (its backend pid changes when the connection is re-made).
+ * Writes the row again if it is gone (deleted by hand, or the database restored from a backup).
+ */
+export async function heartbeat(leaseSql: Sql, r: { id: string; host: string; pid: number; version: string }): Promise<void> {
+  await leaseSql`
+    insert into emag_instances (id, host, pid, version, lease_pid)
+    values (${r.id}, ${r.host}, ${r.pid}, ${r.version}, pg_backend_pid())
+    on conflict (id) do update set last_seen_at = now(), lease_pid = excluded.lease_pid`;
 }
 
 /** Deletes an instance's row (at a clean stop). */

@@ -224,13 +224,15 @@ export async function executeRun(
     const e = coerceError(err);
     if (signal.aborted) {
       status = 'cancelled';
-      error = cancellation(signal.reason);
     } else {
       status = 'failed';
       error = scrubSecrets(e.message);
       errorKind = e instanceof EmagError ? e.kind : null;
     }
   }
+  // Why the run was stopped (the daemon stopping, an operator, a lost account lease), whether the
+  // stream returned or threw on the abort.
+  if (status === 'cancelled') error = cancellation(signal.reason);
   await run.settled().catch(() => {});
   const c = run.counters;
   try {

@@ -1,0 +1,225 @@
+/**
+ * Several daemons (the real CLI `start`) against one database and one sandbox with four accounts:
+ * ownership, takeover after kill -9 and SIGTERM, balance when an instance joins, leases lost while
+ * a run goes on, and the sandbox's proof that no account's window was ever over the limits.
+ * Short ownership rounds (EMAG_SYNC_OWNERSHIP_INTERVAL=0.5) keep it fast.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, test } from 'node:test';
+import { loadConfig } from '../src/config.ts';
+import { freePort } from '../src/db/connect.ts';
+import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
+import { type TestDatabase, testDatabase } from './helpers/db.ts';
+import { cli, exited, type Proc, waitFor } from './helpers/processes.ts';
+
+const ACCOUNTS = ['main', 'fbe', 'bg', 'hu'];
+let sandbox: Sandbox;
+let db: TestDatabase;
+const running: Proc[] = [];
+
+before(async () => {
+  [sandbox, db] = await Promise.all([
+    startSandbox({ accounts: ACCOUNTS.map((name) => ({ name, username: `${name}-user`, password: `${name}-sandbox-secret`, offers: 450 })), latencyMs: 60 }),
+    testDatabase(),
+  ]);
+});
+afterEach(async () => {
+  for (const p of running.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await exited(p);
+  }
+  // The next test starts from accounts nobody owns and nothing running.
+  await db.sql`update emag_sync_runs set status = 'interrupted', finished_at = now() where status = 'running'`;
+});
+after(async () => {
+  await sandbox?.close();
+  await db?.close();
+});
+
+/** The environment of one instance: four accounts syncing offers every 3 s. */
+function env(id: string, port: number, extra: Record<string, string> = {}): Record<string, string> {
+  const e: Record<string, string> = {
+    DATABASE_URL: db.url,
+    EMAG_ACCOUNTS: ACCOUNTS.join(','),
+    EMAG_SYNC_PORT: String(port),
+    EMAG_SYNC_INSTANCE_ID: id,
+    EMAG_SYNC_OWNERSHIP_INTERVAL: '0.5',
+    EMAG_API_TIMEOUT: '5',
+  };
+  for (const a of ACCOUNTS) {
+    const up = `EMAG_${a.toUpperCase()}`;
+    e[`${up}_BASE_URL`] = sandbox.url;
+    e[`${up}_USERNAME`] = `${a}-user`;
+    e[`${up}_PASSWORD`] = `${a}-sandbox-secret`;
+    e[`${up}_SYNC_TYPES`] = 'offers';
+    e[`${up}_SYNC_INTERVAL`] = '0.05';
+  }
+  return { ...e, ...extra };
+}
+
+interface Instance {
+  id: string;
+  proc: Proc;
+  base: string;
+}
+
+async function startInstance(id: string, extra: Record<string, string> = {}): Promise<Instance> {
+  const port = await freePort();
+  const proc = cli(['start'], env(id, port, extra));
+  running.push(proc);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${id} serving`, async () => (await fetch(`${base}/health`)).status > 0, 30_000);
+  return { id, proc, base };
+}
+
+type AccountView = { name: string; owned: boolean; owner: string | null };
+
+async function owners(instances: Instance[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>(ACCOUNTS.map((a) => [a, []]));
+  for (const i of instances) {
+    const s = (await (await fetch(`${i.base}/api/status`)).json()) as { accounts: AccountView[] };
+    for (const a of s.accounts) if (a.owned) out.get(a.name)?.push(i.id);
+  }
+  return out;
+}
+
+/** Waits until every account is owned by exactly one of `instances` and each owns `counts` accounts. */
+async function settled(instances: Instance[], check: (perInstance: number[]) => boolean, timeoutMs = 30_000): Promise<Map<string, string[]>> {
+  return waitFor(
+    'accounts settled',
+    async () => {
+      const o = await owners(instances);
+      if (![...o.values()].every((ids) => ids.length === 1)) return null;
+      const per = instances.map((i) => [...o.values()].filter((ids) => ids[0] === i.id).length);
+      return check(per) ? o : null;
+    },
+    timeoutMs,
+  );
+}
+
+/** Succeeded offers runs of `account` by `instance` that started after `since`. */
+async function runsBy(instance: string, accounts: string[], since: Date): Promise<string[]> {
+  const rows = await db.sql<{ account: string }[]>`
+    select distinct account from emag_sync_runs where instance = ${instance} and account in ${db.sql(accounts)}
+      and status = 'succeeded' and started_at > ${since}`;
+  return rows.map((r) => r.account);
+}
+
+function noViolations(): void {
+  const v = windowViolations(sandbox.log);
+  for (const x of v) console.log('DEBUG', x, sandbox.log.filter((e) => e.account === x.account && e.t >= x.start - 1500 && e.t < x.start + 2000).map((e) => `${e.t - x.start} ${e.resource}/${e.action} ${e.status}`).join(' | '));
+  assert.deepEqual(v, [], 'no account was ever over its limits');
+}
+
+test('EMAG_SYNC_INSTANCE_ID with spaces or over 100 characters is a configuration error (exit 78)', async () => {
+  for (const bad of ['two words', 'x'.repeat(101)]) {
+    assert.throws(() => loadConfig(env(bad, 0)), /EMAG_SYNC_INSTANCE_ID: must be at most 100 characters without spaces/);
+  }
+  const p = cli(['start'], env('has space', await freePort()));
+  assert.equal(await exited(p), 78, p.output());
+  assert.match(p.output(), /EMAG_SYNC_INSTANCE_ID/);
+  assert.match(loadConfig(env('x'.repeat(100), 0)).instanceId, /^x{100}$/);
+  const defaulted = { ...env('', 0) };
+  delete defaulted.EMAG_SYNC_INSTANCE_ID;
+  assert.match(loadConfig(defaulted).instanceId, new RegExp(`:${process.pid}$`));
+});
+
+test('two daemons share four accounts two each; kill -9 of one hands its accounts to the survivor within 30 s', async () => {
+  const a = await startInstance('ha-a');
+  const b = await startInstance('ha-b');
+  // A second instance with a taken id is refused.
+  const twin = cli(['start'], env('ha-a', await freePort()));
+  assert.equal(await exited(twin), 78, twin.output());
+  assert.match(twin.output(), /EMAG_SYNC_INSTANCE_ID: "ha-a" is already used by another running emag-sync instance/);
+
+  const split = await settled([a, b], (per) => per[0] === 2 && per[1] === 2);
+  const ofA = [...split].filter(([, ids]) => ids[0] === 'ha-a').map(([name]) => name);
+
+  // Status names the owner, metrics say who owns what and how many instances live.
+  await waitFor('each instance names every owner', async () => {
+    for (const i of [a, b]) {
+      const s = (await (await fetch(`${i.base}/api/status`)).json()) as { accounts: AccountView[] };
+      if (!s.accounts.every((acc) => acc.owner === split.get(acc.name)?.[0])) return false;
+    }
+    return true;
+  });
+  const metrics = await (await fetch(`${a.base}/metrics`)).text();
+  assert.match(metrics, /^emag_sync_instances 2$/m);
+  for (const acc of ACCOUNTS) assert.match(metrics, new RegExp(`^emag_sync_account_owned\\{account="${acc}"\\} ${ofA.includes(acc) ? 1 : 0}$`, 'm'));
+  await waitFor('runs recorded by both instances', async () => (await runsBy('ha-a', ofA, new Date(0))).length === 2);
+
+  const killedAt = new Date();
+  a.proc.child.kill('SIGKILL');
+  await exited(a.proc);
+  await waitFor('the survivor synced the dead instance’s accounts', async () => (await runsBy('ha-b', ofA, killedAt)).length === 2, 30_000);
+  const took = (Date.now() - killedAt.getTime()) / 1000;
+  assert.ok(took < 30, `taken over and synced in ${took} s`);
+  await settled([b], (per) => per[0] === 4);
+  noViolations();
+});
+
+test('SIGTERM releases the leases at once: a peer owns the accounts within 5 s', async () => {
+  const a = await startInstance('ha-a');
+  const b = await startInstance('ha-b');
+  const split = await settled([a, b], (per) => per[0] === 2 && per[1] === 2);
+  const ofA = [...split].filter(([, ids]) => ids[0] === 'ha-a').map(([name]) => name);
+  const termAt = Date.now();
+  a.proc.child.kill('SIGTERM');
+  await settled([b], (per) => per[0] === 4, 5_000);
+  const took = (Date.now() - termAt) / 1000;
+  assert.ok(took < 5, `owned by the peer ${took} s after SIGTERM`);
+  assert.equal(await exited(a.proc), 0, a.proc.output());
+  await waitFor('the peer synced them', async () => (await runsBy('ha-b', ofA, new Date(termAt))).length === 2, 15_000);
+  const left = await db.sql`select count(*)::int as n from emag_instances where id = 'ha-a'`;
+  assert.equal(left[0].n, 0, 'a stopped instance deregisters');
+  noViolations();
+});
+
+test('instances joining are given accounts at run boundaries: no run is cut, nobody owns more than its share', async () => {
+  const since = new Date();
+  const a = await startInstance('ha-a');
+  await settled([a], (per) => per[0] === 4);
+  const b = await startInstance('ha-b');
+  await settled([a, b], (per) => per[0] === 2 && per[1] === 2);
+  const c = await startInstance('ha-c');
+  // ceil(4 / 3) = 2: nobody may own more than two.
+  await settled([a, b, c], (per) => per.every((n) => n <= 2));
+  await waitFor('b syncs what it was given', async () => (await runsBy('ha-b', ACCOUNTS, since)).length === 2);
+  const cut = await db.sql`select account, error from emag_sync_runs where started_at >= ${since} and status in ('cancelled', 'failed')`;
+  assert.deepEqual(cut, [], 'no run was cancelled or failed by a handover');
+  // A third instance keeps the group whole: kill both others and it takes everything.
+  a.proc.child.kill('SIGKILL');
+  b.proc.child.kill('SIGKILL');
+  await settled([c], (per) => per[0] === 4, 30_000);
+  noViolations();
+});
+
+test('a lease lost while a run goes on cancels that run at once; the instance goes on and takes the account back', async () => {
+  sandbox.setLatency(300);
+  try {
+    await db.sql`update emag_sync_runs set finished_at = now() - interval '1 hour', started_at = now() - interval '1 hour'`;
+    const a = await startInstance('ha-a');
+    const [run] = await waitFor('a run with a committed page', async () => {
+      const r = await db.sql<{ id: string; account: string }[]>`select id, account from emag_sync_runs where status = 'running' and instance = 'ha-a' and pages_done >= 1 limit 1`;
+      return r.length > 0 ? r : null;
+    });
+    // Cut the lease connection, as a database restart or a network cut would.
+    const cutAt = new Date();
+    const [{ n }] = await db.sql`select count(pg_terminate_backend(lease_pid))::int as n from emag_instances where id = 'ha-a'`;
+    assert.equal(n, 1);
+    const ended = await waitFor('the run ended', async () => {
+      const [r] = await db.sql<{ status: string; error: string; finished_at: Date }[]>`select status, error, finished_at from emag_sync_runs where id = ${run.id}`;
+      return r.status !== 'running' ? r : null;
+    });
+    assert.equal(ended.status, 'cancelled');
+    assert.match(ended.error, /the lease of account \w+ was lost/);
+    assert.ok(ended.finished_at.getTime() - cutAt.getTime() < 2000, `ended ${ended.finished_at.getTime() - cutAt.getTime()} ms after the cut, not at the end of its scan`);
+    // The process goes on: it takes its accounts back and syncs them again.
+    await settled([a], (per) => per[0] === 4);
+    await waitFor('a new run of the account succeeds', async () => (await runsBy('ha-a', [run.account], cutAt)).length === 1, 30_000);
+    assert.equal(a.proc.child.exitCode, null, 'still running');
+    noViolations();
+  } finally {
+    sandbox.setLatency(60);
+  }
+});
