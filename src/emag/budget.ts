@@ -39,6 +39,15 @@ export function groupWindows(limits: GroupLimits): Window[] {
   ];
 }
 
+/**
+ * Extra distance (ms) between the first grant after a pause and the next one. The first request
+ * after a pause is the slow one on its way out — a new connection, a cold code path in a fresh
+ * process — and arrives later than its slot while the next one, on a warm path, does not: without
+ * this margin the two arrive closer together than they were granted. Measured: 42 ms on a loaded
+ * 2-core machine, which is more than the window slack.
+ */
+export const COLD_START_MARGIN_MS = 100;
+
 /** Raised by `take` on a budget that was closed (its account is no longer ours to sync). */
 export class BudgetClosedError extends Error {
   override name = 'BudgetClosedError';
@@ -65,6 +74,8 @@ export class RateBudget {
   #queue: Waiter[] = [];
   #timer: NodeJS.Timeout | null = null;
   #closed: Error | null = null;
+  /** When the last grant was made (performance.now()). */
+  #lastGrant = Number.NEGATIVE_INFINITY;
   /** Total waiting time handed out (ms) and the number of requests that had to wait. */
   waitedMs = 0;
   waits = 0;
@@ -125,6 +136,11 @@ export class RateBudget {
     this.#reschedule();
   }
 
+  /** Moves the next grant `ms` further away, in every window. */
+  #holdBack(ms: number): void {
+    for (let b: TokenBucket | undefined = this.#bucket; b; b = b.parentBucket) b.content -= ms * (b.tokensPerInterval / b.interval);
+  }
+
   /** Rejects every waiter and every later `take` with `reason`, until `reopen`. */
   close(reason: Error): void {
     this.#closed = reason;
@@ -163,7 +179,10 @@ export class RateBudget {
       }
       const entry = this.#queue.shift() as Waiter;
       if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
-      const waited = performance.now() - entry.since;
+      const now = performance.now();
+      if (now - this.#lastGrant > 2 * this.#spacingMs + COLD_START_MARGIN_MS) this.#holdBack(COLD_START_MARGIN_MS);
+      this.#lastGrant = now;
+      const waited = now - entry.since;
       if (waited > 5) {
         this.waits++;
         this.waitedMs += waited;
