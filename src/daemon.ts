@@ -9,6 +9,7 @@ import { ApiCallLog, pruneApiCalls } from './db/api-calls.ts';
 import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
+import { Listen } from './db/listen.ts';
 import { migrate } from './db/migrate.ts';
 import { catalogSettings, setCatalogPriority } from './db/offers.ts';
 import { unacknowledgedCounts } from './db/orders.ts';
@@ -118,6 +119,8 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const runEvents: RunEvents = new EventEmitter();
     runtime.deps.onRunEvent = (e) => runEvents.emit('run', e);
     const scheduler = new Scheduler(runtime.deps);
+    // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
+    const commandsListen = new Listen(sql, 'emag_commands', (account) => scheduler.poke(account, 'commands'));
     const lastSuccess = async (account: string, stream: Stream) =>
       (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
     // Accounts come and go as instances join and leave: the ownership loop adds and removes their jobs.
@@ -135,6 +138,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       drop: (account, abort) => scheduler.removeAccount(account, { abort }),
       idle: (account) => scheduler.idle(account),
       flushCalls: () => runtime.deps.callLog?.flush() ?? Promise.resolve(),
+      onReconnect: () => (config.enableScheduledSync ? commandsListen.renew() : Promise.resolve()),
       onFatal: opts.onFatal,
     });
     const server = await startStatusServer({
@@ -164,12 +168,9 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     if (config.enableScheduledSync) await scheduler.start([], lastSuccess);
     await ownership.start();
     if (config.enableScheduledSync) {
-      // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
-      const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
-      parts.defer('LISTEN emag_commands', () =>
-        // The connection may already be gone (the database stopped first): nothing left to undo.
-        listening.unlisten().catch((err) => log.debug({ err: coerceError(err).message }, 'UNLISTEN failed')),
-      );
+      await commandsListen.renew();
+      // The connection may already be gone (the database stopped first): `stop` never throws.
+      parts.defer('LISTEN emag_commands', () => commandsListen.stop());
     } else {
       log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
     }

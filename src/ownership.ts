@@ -20,6 +20,7 @@ import { recentCalls } from './db/api-calls.ts';
 import type { Sql } from './db/connect.ts';
 import { deregisterInstance, heartbeat, liveInstances, pruneInstances, registerInstance } from './db/instances.ts';
 import { accountHolders, type Leases } from './db/leases.ts';
+import { Listen } from './db/listen.ts';
 import { markInterrupted } from './db/runs.ts';
 import { type AccountBudget, BudgetClosedError } from './emag/budget.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
@@ -51,6 +52,8 @@ export interface OwnershipOptions {
   idle(account: string): boolean;
   /** Writes the API call log out, so the next owner sees our last requests. */
   flushCalls?(): Promise<void>;
+  /** Called when the database came back after our connection to it was lost (to renew LISTENs). */
+  onReconnect?(): Promise<void>;
   /** Called when this instance cannot go on (another instance took its id while the database was away). */
   onFatal?(err: Error): void;
 }
@@ -63,7 +66,7 @@ export class Ownership {
   #round: Promise<void> | null = null;
   #again = false;
   #stopped = false;
-  #unlisten: (() => Promise<void>) | null = null;
+  #listen: Listen | null = null;
   /** Accounts being handed back: their jobs are stopped, their lease goes when their runs end. */
   readonly #handingBack = new Set<string>();
   #owners = new Map<string, string | null>();
@@ -89,10 +92,10 @@ export class Ownership {
     this.#registered = true;
     await pruneInstances(sql).catch(() => 0);
     leases.onLost((accounts) => this.#lost(accounts));
-    const listening = await sql.listen(CHANNEL, (from) => {
+    this.#listen = new Listen(sql, CHANNEL, (from) => {
       if (from !== id) void this.round();
     });
-    this.#unlisten = listening.unlisten;
+    await this.#listen.renew();
     await this.round();
     await this.#notify();
     this.#timer = setInterval(() => void this.round(), this.#intervalMs);
@@ -152,6 +155,11 @@ export class Ownership {
         log.fatal({ instance: id }, 'another instance took this instance id while the database was away; stopping');
         this.#o.onFatal?.(new Error(`instance id ${id} taken by another instance`));
         return;
+      }
+      if (this.#listen) {
+        await this.#listen.renew();
+        await this.#o.onReconnect?.();
+        log.info({ instance: id }, 'database connection re-made: instance lock and LISTEN renewed');
       }
     }
     await heartbeat(leases.sql, this.#row());
@@ -255,7 +263,7 @@ export class Ownership {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#round?.catch(() => {});
-    await this.#unlisten?.().catch(() => {});
+    await this.#listen?.stop();
     const { leases, sql, log } = this.#o;
     await this.#o.flushCalls?.().catch(() => {});
     for (const account of [...leases.held]) await leases.release(account).catch(() => {});

@@ -5,9 +5,13 @@
  * Short ownership rounds (EMAG_SYNC_OWNERSHIP_INTERVAL=0.5) keep it fast.
  */
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
-import { freePort } from '../src/db/connect.ts';
+import { connectUrl, freePort, startEmbedded } from '../src/db/connect.ts';
+import { createLogger } from '../src/log.ts';
 import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 import { cli, exited, type Proc, waitFor } from './helpers/processes.ts';
@@ -75,10 +79,13 @@ async function startInstance(id: string, extra: Record<string, string> = {}): Pr
 type AccountView = { name: string; owned: boolean; owner: string | null };
 
 async function owners(instances: Instance[]): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>(ACCOUNTS.map((a) => [a, []]));
+  const out = new Map<string, string[]>();
   for (const i of instances) {
     const s = (await (await fetch(`${i.base}/api/status`)).json()) as { accounts: AccountView[] };
-    for (const a of s.accounts) if (a.owned) out.get(a.name)?.push(i.id);
+    for (const a of s.accounts) {
+      if (!out.has(a.name)) out.set(a.name, []);
+      if (a.owned) out.get(a.name)?.push(i.id);
+    }
   }
   return out;
 }
@@ -222,5 +229,75 @@ test('a lease lost while a run goes on cancels that run at once; the instance go
     noViolations();
   } finally {
     sandbox.setLatency(60);
+  }
+});
+
+test('a PostgreSQL restart under a running daemon: /health fails within a second, no run stays running, leases and LISTEN come back, the next runs succeed', async () => {
+  // A server of this test's own, so it can be stopped without touching anyone else's.
+  const dir = mkdtempSync(join(tmpdir(), 'emag-sync-ha-pg-'));
+  chmodSync(dir, 0o755);
+  const log = createLogger('silent');
+  let pg = await startEmbedded(dir, log);
+  const port = Number(new URL(pg.url).port);
+  const own = connectUrl(pg.url, 2);
+  try {
+    const instance = await startInstance('ha-pg', {
+      DATABASE_URL: pg.url,
+      EMAG_ACCOUNTS: 'main,fbe',
+      EMAG_MAIN_SYNC_TYPES: 'offers,commands',
+      EMAG_MAIN_COMMANDS_INTERVAL: '60',
+      EMAG_CONFLICT_STRATEGY: 'local_priority',
+    });
+    await settled([instance], (per) => per[0] === 2);
+    await waitFor('both accounts synced', async () => {
+      const r = await own`select count(distinct account)::int as n from emag_sync_runs where stream = 'offers' and status = 'succeeded'`;
+      return r[0].n === 2;
+    });
+
+    // Stop the server under a run in flight.
+    sandbox.setLatency(300);
+    const [inFlight] = await waitFor('a run in flight', async () => {
+      const r = await own<{ id: string }[]>`select id from emag_sync_runs where status = 'running' and pages_done >= 1 limit 1`;
+      return r.length > 0 ? r : null;
+    });
+    await pg.stop();
+    const downAt = Date.now();
+    sandbox.setLatency(60);
+    const health = await waitFor('/health fail', async () => {
+      const r = await fetch(`${instance.base}/health`, { signal: AbortSignal.timeout(2000) });
+      return r.status === 503 ? ((await r.json()) as { status: string }) : null;
+    }, 10_000);
+    assert.equal(health.status, 'fail');
+    assert.ok(Date.now() - downAt < 1500, `/health said fail ${Date.now() - downAt} ms after the stop`);
+    await new Promise((r) => setTimeout(r, 2000)); // an outage of a few seconds, scheduled runs failing meanwhile
+
+    pg = await startEmbedded(dir, log, { port });
+    const upAt = new Date();
+    await waitFor('/health pass again', async () => (await fetch(`${instance.base}/health`)).status === 200, 30_000);
+    await settled([instance], (per) => per[0] === 2, 30_000);
+    await waitFor('runs succeed after the outage', async () => {
+      const r = await own`select count(distinct account)::int as n from emag_sync_runs where stream = 'offers' and status = 'succeeded' and started_at > ${upAt}`;
+      return r[0].n === 2;
+    }, 30_000);
+    const stuck = await own`select id, status from emag_sync_runs where status = 'running' and started_at < ${upAt}`;
+    assert.deepEqual([...stuck], [], 'no run from before the restart stays running');
+    const [cut] = await own`select status from emag_sync_runs where id = ${inFlight.id}`;
+    assert.ok(['failed', 'cancelled', 'interrupted', 'partial'].includes(cut.status), `the run in flight ended ${cut.status}`);
+
+    // LISTEN came back with the connection: a new command is drained long before its 60-minute poll.
+    const [offer] = await own`select id from emag_offers where account = 'main' and deleted_at is null limit 1`;
+    const [{ id }] = await own`insert into emag_commands (account, kind, payload) values ('main', 'stock_update', ${own.json({ id: Number(offer.id), stock: 7 })}) returning id`;
+    await waitFor('the command drained', async () => {
+      const [c] = await own`select status from emag_commands where id = ${id}`;
+      return c.status === 'done';
+    }, 15_000);
+
+    instance.proc.child.kill('SIGTERM');
+    assert.equal(await exited(instance.proc), 0, instance.proc.output());
+  } finally {
+    if (process.env.HA_DEBUG) (await import('node:fs')).writeFileSync('/tmp/hadbg/pg.log', running.map((p) => p.output()).join('\n----\n'));
+    await own.end({ timeout: 1 }).catch(() => {});
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

