@@ -121,8 +121,12 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const scheduler = new Scheduler(runtime.deps);
     // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
     const commandsListen = new Listen(sql, 'emag_commands', (account) => scheduler.poke(account, 'commands'));
-    const lastSuccess = async (account: string, stream: Stream) =>
-      (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
+    const lastSuccess = async (account: string, stream: Stream) => {
+      // A run its previous owner left interrupted (killed mid-run) resumes at once, not at the next slot.
+      const latest = await latestRun(sql, account, stream, ['succeeded', 'partial', 'failed', 'cancelled', 'interrupted']);
+      if (latest?.status === 'interrupted') return null;
+      return (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
+    };
     // Accounts come and go as instances join and leave: the ownership loop adds and removes their jobs.
     const ownership = new Ownership({
       instanceId: config.instanceId,
@@ -141,6 +145,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       onReconnect: () => (config.enableScheduledSync ? commandsListen.renew() : Promise.resolve()),
       onFatal: opts.onFatal,
     });
+    runtime.deps.ownedSince = (account) => ownership.ownedSince(account);
     const server = await startStatusServer({
       sql,
       config,

@@ -19,7 +19,7 @@ import { ConfigError } from './config.ts';
 import { recentCalls } from './db/api-calls.ts';
 import type { Sql } from './db/connect.ts';
 import { deregisterInstance, heartbeat, liveInstances, pruneInstances, registerInstance } from './db/instances.ts';
-import { accountHolders, type Leases } from './db/leases.ts';
+import { accountHolders, databaseNow, type Leases } from './db/leases.ts';
 import { Listen } from './db/listen.ts';
 import { markInterrupted } from './db/runs.ts';
 import { type AccountBudget, BudgetClosedError } from './emag/budget.ts';
@@ -70,6 +70,8 @@ export class Ownership {
   /** Accounts being handed back: their jobs are stopped, their lease goes when their runs end. */
   readonly #handingBack = new Set<string>();
   #owners = new Map<string, string | null>();
+  /** When each held account was taken (database clock). */
+  readonly #since = new Map<string, Date>();
   /** Whether this instance wrote its row (a refused start must not delete the live holder's row). */
   #registered = false;
   #live = 1;
@@ -117,6 +119,11 @@ export class Ownership {
     const out = new Map(this.#owners);
     for (const a of this.#o.leases.held) out.set(a, this.#o.instanceId);
     return out;
+  }
+
+  /** When this instance took the account (database clock); null when it does not hold it. */
+  ownedSince(account: string): Date | null {
+    return this.#o.leases.held.has(account) ? (this.#since.get(account) ?? null) : null;
   }
 
   /** Live instances as of the last round. */
@@ -195,6 +202,7 @@ export class Ownership {
   async #took(account: AccountConfig): Promise<void> {
     const { sql, log, budgets, leases } = this.#o;
     try {
+      this.#since.set(account.name, await databaseNow(sql));
       const interrupted = await markInterrupted(sql, account.name);
       const budget = budgets.get(account.name);
       if (budget) {

@@ -27,7 +27,8 @@ before(async () => {
     testDatabase(),
   ]);
 });
-afterEach(async () => {
+afterEach(async (t) => {
+  if (process.env.HA_DEBUG) (await import('node:fs')).writeFileSync(`/tmp/hadbg/${t.name.slice(0, 20).replace(/\W/g, '_')}.log`, running.map((p) => p.output()).join('\n----\n'));
   for (const p of running.splice(0)) {
     if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await exited(p);
@@ -295,9 +296,94 @@ test('a PostgreSQL restart under a running daemon: /health fails within a second
     instance.proc.child.kill('SIGTERM');
     assert.equal(await exited(instance.proc), 0, instance.proc.output());
   } finally {
-    if (process.env.HA_DEBUG) (await import('node:fs')).writeFileSync('/tmp/hadbg/pg.log', running.map((p) => p.output()).join('\n----\n'));
     await own.end({ timeout: 1 }).catch(() => {});
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Two instances over main and fbe, one each: resolves with main's owner and the other. */
+async function pairOverMainAndFbe(extra: Record<string, string>): Promise<{ owner: Instance; other: Instance }> {
+  const e = { EMAG_ACCOUNTS: 'main,fbe', ...extra };
+  const [a, b] = [await startInstance('ha-a', e), await startInstance('ha-b', e)];
+  const split = await settled([a, b], (per) => per[0] === 1 && per[1] === 1);
+  const owner = split.get('main')?.[0] === 'ha-a' ? a : b;
+  return { owner, other: owner === a ? b : a };
+}
+
+/** Kills `p` with SIGKILL at once and waits for it to be gone. */
+async function kill9(p: Proc): Promise<void> {
+  p.child.kill('SIGKILL');
+  await exited(p);
+}
+
+test('kill -9 mid offers scan: the survivor marks the run interrupted, resumes, and the mirror equals eMAG', async () => {
+  sandbox.setLatency(300);
+  try {
+    const { owner, other } = await pairOverMainAndFbe({});
+    const [run] = await waitFor('a scan of main with committed pages', async () => {
+      const r = await db.sql<{ id: string }[]>`select id from emag_sync_runs where account = 'main' and status = 'running' and instance = ${owner.id} and pages_done >= 1 limit 1`;
+      return r.length > 0 ? r : null;
+    });
+    const killedAt = new Date();
+    await kill9(owner.proc);
+    await waitFor('the survivor completed a scan of main', async () => (await runsBy(other.id, ['main'], killedAt)).length === 1, 30_000);
+    const [row] = await db.sql`select status from emag_sync_runs where id = ${run.id}`;
+    assert.equal(row.status, 'interrupted');
+    const [{ n }] = await db.sql`select count(*)::int as n from emag_offers where account = 'main' and deleted_at is null`;
+    assert.equal(n, sandbox.account('main').offers.length);
+    noViolations();
+  } finally {
+    sandbox.setLatency(60);
+  }
+});
+
+test('kill -9 between sending an acknowledgement and recording it: the survivor finds it done and acknowledges nothing twice', async () => {
+  const newOrders = sandbox.account('main').addOrders(6, { status: 1 });
+  const { owner, other } = await pairOverMainAndFbe({ EMAG_MAIN_SYNC_TYPES: 'orders,acknowledge', EMAG_MAIN_ORDERS_INTERVAL: '0.05', EMAG_FBE_SYNC_TYPES: 'offers' });
+  // Answers slow enough that the kill lands after eMAG took the acknowledgement and before its answer
+  // (the sandbox acts on a request at once and delays only the answer).
+  sandbox.setLatency(1500);
+  try {
+    const from = sandbox.log.length;
+    await waitFor('an acknowledgement on its way', async () => sandbox.log.slice(from).some((e) => e.action === 'acknowledge'), 60_000);
+    await kill9(owner.proc);
+    sandbox.setLatency(60);
+    await waitFor('every new order acknowledged', async () => {
+      const r = await db.sql`select count(*)::int as n from emag_order_acks where account = 'main' and state = 'done' and order_id in ${db.sql(newOrders)}`;
+      return r[0].n === newOrders.length;
+    }, 30_000);
+    const acks = sandbox.log.filter((e) => e.account === 'main' && e.action === 'acknowledge').map((e) => e.path);
+    assert.equal(new Set(acks).size, acks.length, `each order acknowledged once: ${acks.join(', ')}`);
+    assert.ok(acks.length >= newOrders.length);
+    assert.equal(other.proc.child.exitCode, null);
+    noViolations();
+  } finally {
+    sandbox.setLatency(60);
+  }
+});
+
+test('kill -9 mid outbox batch: the survivor settles every command and sends none twice', async () => {
+  const { owner } = await pairOverMainAndFbe({ EMAG_MAIN_SYNC_TYPES: 'offers,commands', EMAG_CONFLICT_STRATEGY: 'local_priority' });
+  await waitFor('main mirrored', async () => (await db.sql`select 1 from emag_sync_runs where account = 'main' and stream = 'offers' and status = 'succeeded' limit 1`).length > 0);
+  const offers = await db.sql<{ id: string }[]>`select id from emag_offers where account = 'main' and deleted_at is null order by id limit 20`;
+  sandbox.setLatency(800);
+  try {
+    const from = sandbox.log.length;
+    const ids = await db.sql<{ id: string }[]>`insert into emag_commands (account, kind, payload)
+      select 'main', 'stock_update', jsonb_build_object('id', o.id, 'stock', 900 + (o.id % 50)) from unnest(${db.sql.array(offers.map((o) => Number(o.id)))}::bigint[]) o (id)
+      returning id`;
+    await waitFor('a stock update on its way', async () => sandbox.log.slice(from).some((e) => e.resource === 'offer_stock'), 30_000);
+    await kill9(owner.proc);
+    sandbox.setLatency(60);
+    await waitFor('every command settled', async () => {
+      const r = await db.sql`select count(*)::int as n from emag_commands where id in ${db.sql(ids.map((i) => i.id))} and status = 'done'`;
+      return r[0].n === ids.length;
+    }, 45_000);
+    const sent = sandbox.log.filter((e) => e.account === 'main' && e.resource === 'offer_stock').map((e) => e.path);
+    assert.equal(new Set(sent).size, sent.length, `each stock update sent once: ${sent.join(', ')}`);
+    noViolations();
+  } finally {
+    sandbox.setLatency(60);
   }
 });

@@ -105,6 +105,12 @@ export class Leases {
   }
 }
 
+/** The database's clock, for times compared with rows the database stamped (claims, calls). */
+export async function databaseNow(sql: Sql): Promise<Date> {
+  const [row] = await sql<{ now: Date }[]>`select now() as now`;
+  return row.now;
+}
+
 /** Who holds an account's lease: an instance (by id), another process (a one-off `sync`), or nobody. */
 export interface AccountHolder {
   account: string;

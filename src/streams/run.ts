@@ -32,6 +32,8 @@ export interface SyncDeps {
   onRunEvent?: (event: RunEvent) => void;
   /** The daemon instance running the runs (recorded on each run); absent for one-off commands. */
   instanceId?: string;
+  /** When this process took the account's lease (database clock); null or absent: when the process started. */
+  ownedSince?: (account: string) => Date | null;
 }
 
 /** A run as it stands at an event. */
@@ -64,6 +66,8 @@ export interface StreamContext {
   mode: RunMode;
   signal: AbortSignal;
   run: RunHandle;
+  /** When this process took the account over (database clock), if it did: work claimed before is a previous owner's. */
+  ownedSince: Date | null;
 }
 
 /** What a stream reports back beyond its counters. */
@@ -216,7 +220,8 @@ export async function executeRun(
   let errorKind: string | null = null;
   let note: string | undefined;
   try {
-    const outcome = await streamFn({ sql, config, account, client, log, mode: opts.mode, signal, run });
+    const ownedSince = deps.ownedSince?.(account.name) ?? null;
+    const outcome = await streamFn({ sql, config, account, client, log, mode: opts.mode, signal, run, ownedSince });
     note = outcome.note;
     status = signal.aborted ? 'cancelled' : (outcome.status ?? (run.counters.items_failed > 0 ? 'partial' : 'succeeded'));
     if (signal.aborted) error = cancellation(signal.reason);
