@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
+import { recentCalls } from '../src/db/api-calls.ts';
 import { connectUrl, freePort, startEmbedded } from '../src/db/connect.ts';
+import { AccountBudget } from '../src/emag/budget.ts';
 import { createLogger } from '../src/log.ts';
 import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
@@ -128,6 +130,10 @@ test('EMAG_SYNC_INSTANCE_ID with spaces or over 100 characters is a configuratio
   assert.equal(await exited(p), 78, p.output());
   assert.match(p.output(), /EMAG_SYNC_INSTANCE_ID/);
   assert.match(loadConfig(env('x'.repeat(100), 0)).instanceId, /^x{100}$/);
+  for (const bad of ['0', 'often']) {
+    assert.throws(() => loadConfig(env('ok', 0, { EMAG_SYNC_OWNERSHIP_INTERVAL: bad })), /EMAG_SYNC_OWNERSHIP_INTERVAL: /);
+  }
+  assert.equal(loadConfig(env('ok', 0, { EMAG_SYNC_OWNERSHIP_INTERVAL: '2.5' })).ownershipIntervalMs, 2500);
   const defaulted = { ...env('', 0) };
   delete defaulted.EMAG_SYNC_INSTANCE_ID;
   assert.match(loadConfig(defaulted).instanceId, new RegExp(`:${process.pid}$`));
@@ -386,4 +392,20 @@ test('kill -9 mid outbox batch: the survivor settles every command and sends non
   } finally {
     sandbox.setLatency(60);
   }
+});
+
+test('a new owner’s budget starts from the old owner’s last logged requests, on the database clock', async () => {
+  await db.sql`insert into emag_api_calls (at, account, resource, action, status, duration_ms)
+    values (now() - interval '200 milliseconds', 'hu', 'product_offer', 'read', 200, 50),
+           (now() - interval '2 seconds', 'hu', 'product_offer', 'read', 200, 50),
+           (now() - interval '5 minutes', 'hu', 'order', 'read', 200, 50)`;
+  const recent = await recentCalls(db.sql, 'hu');
+  assert.equal(recent.length, 1, 'only the last minute counts, latest per resource');
+  assert.equal(recent[0].resource, 'product_offer');
+  assert.ok(recent[0].agoMs >= 200 && recent[0].agoMs < 1500, `${recent[0].agoMs} ms ago`);
+  const budget = new AccountBudget(12, 3);
+  await new Promise((r) => setTimeout(r, 400));
+  budget.noteSent(recent);
+  const waited = await budget.other.take();
+  assert.ok(waited >= 50, `the first request of the new owner waited ${waited} ms`);
 });
