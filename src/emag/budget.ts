@@ -31,10 +31,16 @@ export interface GroupLimits {
   perMinute: number;
 }
 
-/** eMAG's two windows for a group: a second (+25 ms) and a minute (+250 ms). */
+/**
+ * eMAG's two windows for a group: a second (+45 ms) and a minute (+250 ms). eMAG counts arrivals,
+ * and a request can reach it later than the one granted after it (a new connection, a busy event
+ * loop): n + 1 grants spread over 1045 ms still arrive within a second when the first of them is
+ * 45 ms later than the last. Measured on a loaded 2-core machine: 31 ms. The price: 3 req/s become
+ * 2.87 (95.7 % of the ceiling).
+ */
 export function groupWindows(limits: GroupLimits): Window[] {
   return [
-    { ms: 1000, limit: limits.perSecond, slackMs: 25 },
+    { ms: 1000, limit: limits.perSecond, slackMs: 45 },
     { ms: 60_000, limit: limits.perMinute, slackMs: 250 },
   ];
 }
@@ -65,7 +71,7 @@ interface Waiter {
 
 /**
  * One group's budget: at most ⌈limit⌉ grants in any sliding window of each of its windows, spaced
- * evenly (plus up to 1 % jitter, so we are never in lock-step with other clients). Waiters are
+ * evenly (plus up to 0.5 % jitter, so we are never in lock-step with other clients). Waiters are
  * served first come, first served; an aborted waiter leaves the queue without using a slot.
  */
 export class RateBudget {
@@ -171,7 +177,7 @@ export class RateBudget {
     while (this.#queue.length > 0) {
       if (!this.#bucket.tryRemoveTokens(1)) {
         // Wake when the slowest window has a token again, a little late rather than early.
-        const wait = this.#bucket.getWaitTime(1) + Math.random() * this.#spacingMs * 0.01;
+        const wait = this.#bucket.getWaitTime(1) + Math.random() * this.#spacingMs * 0.005;
         this.#timer = setTimeout(() => {
           this.#timer = null;
           this.#pump();
