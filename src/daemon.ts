@@ -146,7 +146,17 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       onFatal: opts.onFatal,
     });
     runtime.deps.ownedSince = (account) => ownership.ownedSince(account);
-    const server = await startStatusServer({
+    // Stopped in reverse: LISTEN, scheduler (runs cancelled while /health still answers), ownership
+    // (the leases go back at once and the peers hear of it), then the server.
+    let server: StatusServer | null = null;
+    parts.defer('status server', () => server?.close());
+    parts.defer('account ownership', () => ownership.stop());
+    parts.defer('scheduler', () => scheduler.stop());
+
+    if (config.enableScheduledSync) await scheduler.start([], lastSuccess);
+    // Accounts first, so the server's first answers already say who owns what.
+    await ownership.start();
+    server = await startStatusServer({
       sql,
       config,
       metrics,
@@ -164,14 +174,6 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
         runtime.deps.callLog?.record(e);
       },
     });
-    parts.defer('status server', () => server.close());
-    // Once the runs have ended, the leases go back at once and the peers hear of it.
-    parts.defer('account ownership', () => ownership.stop());
-    // Stopped before the server closes, so /health answers while runs are being cancelled.
-    parts.defer('scheduler', () => scheduler.stop());
-
-    if (config.enableScheduledSync) await scheduler.start([], lastSuccess);
-    await ownership.start();
     if (config.enableScheduledSync) {
       await commandsListen.renew();
       // The connection may already be gone (the database stopped first): `stop` never throws.

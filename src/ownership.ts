@@ -18,7 +18,7 @@ import type { AccountConfig } from './config.ts';
 import { ConfigError } from './config.ts';
 import { recentCalls } from './db/api-calls.ts';
 import type { Sql } from './db/connect.ts';
-import { deregisterInstance, heartbeat, liveInstances, pruneInstances, registerInstance } from './db/instances.ts';
+import { deregisterInstance, heartbeat, liveInstances, notifyPeers, OWNERSHIP_CHANNEL, pruneInstances, registerInstance } from './db/instances.ts';
 import { accountHolders, databaseNow, type Leases } from './db/leases.ts';
 import { Listen } from './db/listen.ts';
 import { markInterrupted } from './db/runs.ts';
@@ -26,9 +26,6 @@ import { type AccountBudget, BudgetClosedError } from './emag/budget.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
-
-/** The channel peers NOTIFY when they release accounts or join, so the others act at once. */
-const CHANNEL = 'emag_sync_ownership';
 
 /** What the ownership loop needs. */
 export interface OwnershipOptions {
@@ -67,6 +64,8 @@ export class Ownership {
   #again = false;
   #stopped = false;
   #listen: Listen | null = null;
+  /** Accounts whose lease was lost, until their runs have ended: not taken back before. */
+  readonly #dropping = new Set<string>();
   /** Accounts being handed back: their jobs are stopped, their lease goes when their runs end. */
   readonly #handingBack = new Set<string>();
   #owners = new Map<string, string | null>();
@@ -94,7 +93,7 @@ export class Ownership {
     this.#registered = true;
     await pruneInstances(sql).catch(() => 0);
     leases.onLost((accounts) => this.#lost(accounts));
-    this.#listen = new Listen(sql, CHANNEL, (from) => {
+    this.#listen = new Listen(sql, OWNERSHIP_CHANNEL, (from) => {
       if (from !== id) void this.round();
     });
     await this.#listen.renew();
@@ -188,7 +187,7 @@ export class Ownership {
       const start = hash(id) % Math.max(1, accounts.length);
       for (let i = 0; i < accounts.length && leases.held.size < cap && !this.#stopped; i++) {
         const account = accounts[(start + i) % accounts.length];
-        if (leases.held.has(account.name) || this.#handingBack.has(account.name)) continue;
+        if (leases.held.has(account.name) || this.#handingBack.has(account.name) || this.#dropping.has(account.name)) continue;
         if (await leases.acquire(account.name)) await this.#took(account);
       }
     }
@@ -243,8 +242,16 @@ export class Ownership {
     const { log, budgets } = this.#o;
     for (const account of accounts) {
       const reason = new BudgetClosedError(`the lease of account ${account} was lost`);
-      // Cancel the runs first (they end `cancelled`), then refuse any request still to come.
-      void this.#o.drop(account, reason).catch(() => {});
+      // Cancel the runs first (they end `cancelled`), then refuse any request still to come. The
+      // account is taken back only once its runs have ended, so their rows are not marked interrupted.
+      this.#dropping.add(account);
+      void this.#o
+        .drop(account, reason)
+        .catch(() => {})
+        .finally(() => {
+          this.#dropping.delete(account);
+          if (!this.#stopped) void this.round();
+        });
       budgets.get(account)?.close(reason);
       log.warn({ account, instance: this.#o.instanceId }, 'account lease lost: its runs are cancelled; taking it back if it is still free');
     }
@@ -260,7 +267,7 @@ export class Ownership {
   }
 
   async #notify(): Promise<void> {
-    await this.#o.sql`select pg_notify(${CHANNEL}, ${this.#o.instanceId})`.catch(() => {});
+    await notifyPeers(this.#o.sql, this.#o.instanceId).catch(() => {});
   }
 
   /**

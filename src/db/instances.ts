@@ -57,6 +57,14 @@ export async function liveInstances(sql: Sql): Promise<InstanceRow[]> {
     order by i.started_at, i.id`;
 }
 
+/** The channel instances NOTIFY when they join or let accounts go, so their peers act at once. */
+export const OWNERSHIP_CHANNEL = 'emag_sync_ownership';
+
+/** Tells the peers that something changed (`id`: who says so, so it can ignore its own notice). */
+export async function notifyPeers(sql: Sql, id: string): Promise<void> {
+  await sql`select pg_notify(${OWNERSHIP_CHANNEL}, ${id})`;
+}
+
 /** Deletes rows of instances not seen for `days` (they died without a clean stop). */
 export async function pruneInstances(sql: Sql, days = 7): Promise<number> {
   const r = await sql`delete from emag_instances where last_seen_at < now() - make_interval(days => ${days})`;
