@@ -58,15 +58,15 @@ function random(seed: number): () => number {
 test('a fractional rate (2.5/s) spaces every grant and never puts more than ⌈2.5⌉ in a second', async () => {
   const budget = new RateBudget(groupWindows({ perSecond: 2.5, perMinute: 150 }));
   const times = await Promise.all(Array.from({ length: 8 }, () => grantTime(budget)));
-  for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 1045 / 2.5 - 1, `gap ${i}: ${times[i] - times[i - 1]} ms`);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 1035 / 2.5 - 1, `gap ${i}: ${times[i] - times[i - 1]} ms`);
   assert.ok(peak(times, 1000) <= 3, `at most 3 in a second, saw ${peak(times, 1000)}`);
-  // And not slower than asked either: 8 grants span 7 spacings (plus the cold-start margin and ≤ 0.5 % jitter).
-  assert.ok(times[7] - times[0] < 7 * 418 * 1.05 + COLD_START_MARGIN_MS, `8 grants over ${times[7] - times[0]} ms`);
+  // And not slower than asked either: 8 grants span 7 spacings (plus the cold-start margin and ≤ 0.25 % jitter).
+  assert.ok(times[7] - times[0] < 7 * 414 * 1.05 + COLD_START_MARGIN_MS, `8 grants over ${times[7] - times[0]} ms`);
 });
 
-test('0.1 req/s: one request per 10.45 s — not sooner, and not stalled', async () => {
+test('0.1 req/s: one request per 10.35 s — not sooner, and not stalled', async () => {
   const budget = new AccountBudget(12, 0.1);
-  assert.equal(budget.other.spacingMs, 10_450);
+  assert.equal(budget.other.spacingMs, 10_350);
   // A budget starts as if it had just sent: the first slot is one spacing away.
   const first = await budget.other.take();
   assert.ok(first >= 10_200 && first < 11_000, `waited ${first} ms`);
