@@ -5,7 +5,7 @@
  */
 import { type Config, loadConfig } from '../src/config.ts';
 import type { Sql } from '../src/db/connect.ts';
-import { setCatalogPriority } from '../src/db/offers.ts';
+import { catalogSettings, setCatalogPriority } from '../src/db/offers.ts';
 import { AccountBudget, budgetsFor } from '../src/emag/budget.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/metrics.ts';
@@ -42,7 +42,7 @@ export type BudgetKind = 'emag' | 'lifted';
 
 /** SyncDeps over `sql`: eMAG's budget, or one (1000 req/s) that never holds a request back. */
 export async function benchDeps(sql: Sql, config: Config, budget: BudgetKind, metrics = new Metrics({ defaultMetrics: false })): Promise<SyncDeps> {
-  await setCatalogPriority(sql, config.catalogPriority);
+  await setCatalogPriority(sql, config.catalogPriority, catalogSettings(config));
   const budgets = budget === 'emag' ? budgetsFor(config.accounts) : new Map(config.accounts.map((a) => [a.name, new AccountBudget(1000, 1000)]));
   return { sql, config, log: createLogger(process.env.BENCH_LOG_LEVEL ?? 'silent'), budgets, metrics };
 }

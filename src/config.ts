@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { parseEnv } from 'node:util';
 import { Cron } from 'croner';
 
@@ -68,6 +69,8 @@ export interface Config {
   accounts: AccountConfig[];
   /** Account names in catalog priority order (the unified catalog prefers the first). */
   catalogPriority: string[];
+  /** Hours after an account's last successful offers run at which the catalog prefers the next account's rows. @default 26 */
+  catalogStaleHours: number;
   /** @default 30000 */
   apiTimeoutMs: number;
   /** @default 3 */
@@ -111,6 +114,10 @@ export interface Config {
   runsRetentionDays: number;
   /** Done and cancelled commands older than this are deleted. @default 90 */
   commandsRetentionDays: number;
+  /** This daemon's name among the instances sharing the database: no spaces, ≤ 100 characters. @default hostname:pid */
+  instanceId: string;
+  /** How often the instance heartbeats and takes or hands back accounts (ms). @default 10000 */
+  ownershipIntervalMs: number;
 }
 
 /** The alert engine's settings (EMAG_ALERT_*). */
@@ -209,6 +216,7 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     dataDir: env.EMAG_SYNC_DATA_DIR?.trim() || './data',
     accounts,
     catalogPriority: priority,
+    catalogStaleHours: p.number('EMAG_CATALOG_STALE_HOURS', 26, { min: 1, max: 8760 }),
     apiTimeoutMs: p.number('EMAG_API_TIMEOUT', 30, { min: 1, max: 600 }) * 1000,
     maxRetries: p.int('EMAG_MAX_RETRIES', 3, { min: 0, max: 10 }),
     logLevel: p.oneOf('EMAG_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
@@ -229,7 +237,12 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     retentionSchedule: p.cron('EMAG_RETENTION_SCHEDULE', '0 3 * * *') ?? '0 3 * * *',
     runsRetentionDays: p.int('EMAG_RUNS_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
     commandsRetentionDays: p.int('EMAG_COMMANDS_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
+    instanceId: env.EMAG_SYNC_INSTANCE_ID?.trim() || `${hostname().slice(0, 80)}:${process.pid}`,
+    ownershipIntervalMs: p.number('EMAG_SYNC_OWNERSHIP_INTERVAL', 10, { min: 0.1, max: 300 }) * 1000,
   };
+  if (/\s/.test(config.instanceId) || config.instanceId.length > 100) {
+    problems.push('EMAG_SYNC_INSTANCE_ID: must be at most 100 characters without spaces');
+  }
   if (config.adminToken !== null && config.adminToken.length < 16) {
     problems.push('EMAG_SYNC_ADMIN_TOKEN: must be at least 16 characters');
   }

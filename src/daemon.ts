@@ -11,8 +11,9 @@ import { startBackupSchedule } from './backup/schedule.ts';
 import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
+import { Listen } from './db/listen.ts';
 import { migrate } from './db/migrate.ts';
-import { setCatalogPriority } from './db/offers.ts';
+import { catalogSettings, setCatalogPriority } from './db/offers.ts';
 import { unacknowledgedCounts } from './db/orders.ts';
 import { latestRun, markInterrupted } from './db/runs.ts';
 import { budgetsFor } from './emag/budget.ts';
@@ -21,6 +22,7 @@ import { Disposers } from './disposers.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { RetentionSchedule } from './retention.ts';
+import { Ownership } from './ownership.ts';
 import { Scheduler } from './scheduler.ts';
 import type { RunEvents } from './server/context.ts';
 import { type StatusServer, startStatusServer } from './server/server.ts';
@@ -43,7 +45,14 @@ export interface Runtime {
  * Opens the database, migrates it, and takes the lease of each wanted account (skipping those another
  * process holds). Runs left `running` by a crash of an owned account are marked `interrupted`.
  */
-export async function openRuntime(config: Config, log: Logger, accounts: AccountConfig[], metrics?: Metrics): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  log: Logger,
+  accounts: AccountConfig[],
+  metrics?: Metrics,
+  /** `takeLeases: false` leaves the leases to the ownership loop (the daemon); `instanceId` is recorded on runs. */
+  opts: { takeLeases?: boolean; instanceId?: string } = {},
+): Promise<Runtime> {
   const parts = new Disposers();
   const closeFailed = (part: string, err: unknown) => log.warn({ part, err: scrubSecrets(coerceError(err).message) }, 'could not close a part of the runtime');
   return parts.start(async () => {
@@ -51,10 +60,13 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     parts.defer('database', () => db.close());
     const applied = await migrate(db.sql);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
-    const leases = new Leases(db.connect(1, { persistent: true }));
+    // Whichever command writes the data, the catalog follows the configured priority.
+    await setCatalogPriority(db.sql, config.catalogPriority, catalogSettings(config));
+    // A cut lease connection takes the locks with it: the leases hear of it at once.
+    const leases: Leases = new Leases(db.connect(1, { persistent: true, onclose: () => leases.connectionClosed() }));
     parts.defer('account leases', () => leases.releaseAll());
     const owned: AccountConfig[] = [];
-    for (const account of accounts) {
+    for (const account of opts.takeLeases === false ? [] : accounts) {
       if (await leases.acquire(account.name)) {
         owned.push(account);
         const n = await markInterrupted(db.sql, account.name);
@@ -65,7 +77,7 @@ export async function openRuntime(config: Config, log: Logger, accounts: Account
     }
     const callLog = new ApiCallLog(db.sql, log);
     parts.defer('API call log', () => callLog.flush());
-    const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog };
+    const deps: SyncDeps = { sql: db.sql, config, log, budgets: budgetsFor(accounts), metrics, callLog, instanceId: opts.instanceId };
     return { db, deps, leases, owned, close: () => parts.dispose(closeFailed) };
   }, closeFailed);
 }
@@ -91,11 +103,9 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
   return parts.start(async () => {
     const metrics = new Metrics({ version: VERSION });
     const enabled = config.accounts.filter((a) => a.enabled);
-    const runtime = await openRuntime(config, log, enabled, metrics);
+    const runtime = await openRuntime(config, log, enabled, metrics, { takeLeases: false, instanceId: config.instanceId });
     parts.defer('runtime', () => runtime.close());
     const { sql } = runtime.db;
-    // The daemon's configuration decides the catalog's priority; one-off commands leave it alone.
-    await setCatalogPriority(sql, config.catalogPriority);
     // The ERP writes account and kind: anything this daemon does not know is counted as `other`, so
     // a typo cannot create label values without end.
     const accountNames = new Set(config.accounts.map((a) => a.name));
@@ -116,7 +126,44 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const alerts = new AlertEngine({ sql, config, log, countDelivery: (result) => metrics.alertNotifications.inc({ result }) });
     await alerts.start();
     parts.defer('alert engine', () => alerts.stop());
-    const server = await startStatusServer({
+    // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
+    const commandsListen = new Listen(sql, 'emag_commands', (account) => scheduler.poke(account, 'commands'));
+    const lastSuccess = async (account: string, stream: Stream) => {
+      // A run its previous owner left interrupted (killed mid-run) resumes at once, not at the next slot.
+      const latest = await latestRun(sql, account, stream, ['succeeded', 'partial', 'failed', 'cancelled', 'interrupted']);
+      if (latest?.status === 'interrupted') return null;
+      return (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
+    };
+    // Accounts come and go as instances join and leave: the ownership loop adds and removes their jobs.
+    const ownership = new Ownership({
+      instanceId: config.instanceId,
+      version: VERSION,
+      accounts: enabled,
+      sql,
+      leases: runtime.leases,
+      budgets: runtime.deps.budgets,
+      log,
+      metrics,
+      intervalMs: config.ownershipIntervalMs,
+      take: (account) => (config.enableScheduledSync ? scheduler.addAccount(account, lastSuccess) : Promise.resolve()),
+      drop: (account, abort) => scheduler.removeAccount(account, { abort }),
+      idle: (account) => scheduler.idle(account),
+      flushCalls: () => runtime.deps.callLog?.flush() ?? Promise.resolve(),
+      onReconnect: () => (config.enableScheduledSync ? commandsListen.renew() : Promise.resolve()),
+      onFatal: opts.onFatal,
+    });
+    runtime.deps.ownedSince = (account) => ownership.ownedSince(account);
+    // Stopped in reverse: LISTEN, scheduler (runs cancelled while /health still answers), ownership
+    // (the leases go back at once and the peers hear of it), then the server.
+    let server: StatusServer | null = null;
+    parts.defer('status server', () => server?.close());
+    parts.defer('account ownership', () => ownership.stop());
+    parts.defer('scheduler', () => scheduler.stop());
+
+    if (config.enableScheduledSync) await scheduler.start([], lastSuccess);
+    // Accounts first, so the server's first answers already say who owns what.
+    await ownership.start();
+    server = await startStatusServer({
       sql,
       config,
       metrics,
@@ -125,7 +172,8 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       startedAt: new Date(),
       version: VERSION,
       database: { where: runtime.db.where, embedded: runtime.db.embedded },
-      ownedAccounts: () => runtime.owned.map((a) => a.name),
+      ownedAccounts: () => ownership.owned(),
+      accountOwners: () => ownership.owners(),
       runEvents,
       budgets: runtime.deps.budgets,
       onCall: (e) => {
@@ -134,49 +182,23 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       },
       alerts,
     });
-    parts.defer('status server', () => server.close());
-    // Stopped before the server closes, so /health answers while runs are being cancelled.
-    parts.defer('scheduler', () => scheduler.stop());
-
     if (config.enableScheduledSync) {
-      const lastSuccess = async (account: string, stream: Stream) =>
-        (await latestRun(sql, account, stream, ['succeeded', 'partial']))?.finished_at ?? null;
-      await scheduler.start(runtime.owned, lastSuccess);
-      // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
-      const listening = await sql.listen('emag_commands', (account) => scheduler.poke(account, 'commands'));
-      parts.defer('LISTEN emag_commands', () =>
-        // The connection may already be gone (the database stopped first): nothing left to undo.
-        listening.unlisten().catch((err) => log.debug({ err: coerceError(err).message }, 'UNLISTEN failed')),
-      );
+      await commandsListen.renew();
+      // The connection may already be gone (the database stopped first): `stop` never throws.
+      parts.defer('LISTEN emag_commands', () => commandsListen.stop());
     } else {
       log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
     }
 
-    // A lease lost to another instance (our connection was cut and it took the account over) means two
-    // daemons could sync one account: stop, and let systemd restart us without that account.
-    const leaseCheck = setInterval(() => {
-      runtime.leases.verify().then(
-        (ok) => {
-          if (!ok) {
-            log.fatal('an account lease was lost to another emag-sync instance; stopping');
-            opts.onFatal?.(new Error('account lease lost'));
-          }
-        },
-        (err) => log.warn({ err: (err as Error).message }, 'could not verify the account leases'),
-      );
-    }, 30_000);
-    leaseCheck.unref();
-    parts.defer('lease check', () => clearInterval(leaseCheck));
-
     // Retention: each owned account's daily cleanup (a maintenance run), caught up shortly after start.
-    const retention = new RetentionSchedule(sql, config, log);
-    await retention.start(runtime.owned.map((a) => a.name));
+    const retention = new RetentionSchedule(sql, config, log, { owns: (account) => ownership.owned().includes(account) });
+    await retention.start(enabled.map((a) => a.name));
     parts.defer('retention', () => retention.stop());
     const backups = startBackupSchedule(sql, config, log);
     if (backups) parts.defer('backup schedule', () => backups.stop());
 
     log.info(
-      { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },
+      { url: server.url, instance: config.instanceId, accounts: ownership.owned(), database: runtime.db.where, scheduled: config.enableScheduledSync },
       `emag-sync ${VERSION} started`,
     );
     return {

@@ -31,6 +31,8 @@ export class Metrics {
   readonly rateLimitWaits = new Counter({ name: 'emag_rate_limit_waits_total', help: 'Requests that waited for the rate budget before being sent.', labelNames: ['account'], registers: [this.registry] });
   readonly rateLimitWaitSeconds = new Counter({ name: 'emag_rate_limit_wait_seconds_total', help: 'Total time requests waited for the rate budget.', labelNames: ['account'], registers: [this.registry] });
   readonly rateLimited = new Counter({ name: 'emag_rate_limited_total', help: 'HTTP 429 answers from eMAG.', labelNames: ['account'], registers: [this.registry] });
+  readonly accountOwned = new Gauge({ name: 'emag_sync_account_owned', help: '1 when this instance owns the account (holds its lease), else 0.', labelNames: ['account'], registers: [this.registry] });
+  readonly instances = new Gauge({ name: 'emag_sync_instances', help: 'Live emag-sync instances sharing the database, as this instance last counted them.', registers: [this.registry] });
   readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
   readonly eventClients = new Gauge({ name: 'emag_sync_event_clients', help: 'Clients connected to the console event stream (/api/events).', registers: [this.registry] });
   readonly eventClientsDropped = new Counter({ name: 'emag_sync_event_clients_dropped_total', help: 'Event-stream clients dropped because they stopped reading.', registers: [this.registry] });

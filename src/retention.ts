@@ -63,15 +63,21 @@ export class RetentionSchedule {
   #running: Promise<unknown> = Promise.resolve();
 
   readonly #catchUpDelayMs: number;
+  readonly #owns: (account: string) => boolean;
 
-  /** `catchUpDelayMs`: how long after start a due cleanup waits. @default 60000 */
+  /**
+   * `catchUpDelayMs`: how long after start a due cleanup waits. @default 60000
+   * `owns`: whether this instance owns an account now (accounts move between instances); a cleanup
+   * of an account it does not own is skipped, its owner runs it. @default every account
+   */
   constructor(
     private readonly sql: Sql,
     private readonly config: Config,
     private readonly log: Logger,
-    opts: { catchUpDelayMs?: number } = {},
+    opts: { catchUpDelayMs?: number; owns?: (account: string) => boolean } = {},
   ) {
     this.#catchUpDelayMs = opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS;
+    this.#owns = opts.owns ?? (() => true);
   }
 
   /** Schedules each account's cleanup, and a catch-up one where the last is over a day old. */
@@ -94,6 +100,7 @@ export class RetentionSchedule {
   }
 
   #run(account: string, trigger: RunTrigger): void {
+    if (!this.#owns(account)) return;
     // One cleanup at a time: they are cheap, and the database has syncs to serve.
     this.#running = this.#running.then(() =>
       runRetention(this.sql, this.config, account, trigger, this.log).catch((err) =>

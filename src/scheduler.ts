@@ -55,6 +55,9 @@ export function failoverDelayMs(failures: number, firstMs = 30_000): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
+/** When an account stream last succeeded (null: never), to decide whether it is due at once. */
+export type LastSuccess = (account: string, stream: Stream) => Promise<Date | null>;
+
 /** The job of one account stream. */
 interface Job {
   account: AccountConfig;
@@ -75,6 +78,8 @@ export class Scheduler {
   #stopped = false;
   /** Account streams poked while running: they run again as soon as they finish. */
   readonly #again = new Set<string>();
+  /** Accounts this scheduler may run, once `start` or `addAccount` was called; null: any (manual runs only). */
+  #accounts: Set<string> | null = null;
   /** Whether scheduled (not only manual) runs happen. */
   running = false;
 
@@ -88,44 +93,78 @@ export class Scheduler {
 
   /**
    * Creates the jobs and starts them. A stream that has not succeeded within its last period runs
-   * shortly after start; the others keep their rhythm from their last success.
+   * shortly after start; the others keep their rhythm from their last success. From now on only the
+   * accounts given here or to `addAccount` run (until `removeAccount`).
    */
-  async start(accounts: AccountConfig[], lastSuccess: (account: string, stream: Stream) => Promise<Date | null>): Promise<void> {
+  async start(accounts: AccountConfig[], lastSuccess: LastSuccess): Promise<void> {
     this.running = true;
-    for (const account of accounts) {
-      if (!account.enabled) continue;
-      for (const stream of account.syncTypes) {
-        const spec = STREAMS_SPEC[stream];
-        const schedule = account.schedules[stream];
-        const offset = startOffsetSeconds(account.name, stream, periodSeconds(schedule));
-        const name = `${account.name}/${stream}`;
-        const fire = (mode: RunMode) => () => this.#fire(account, stream, mode, 'schedule');
-        const last = await lastSuccess(account.name, stream).catch(() => null);
-        let due: boolean;
-        let cron: Cron;
-        if (schedule.kind === 'cron') {
-          cron = new Cron(schedule.expression, { name, protect: true }, () => {
-            setTimeout(fire(spec.defaultMode), offset * 1000).unref();
-          });
-          const previous = cron.previousRuns(1)[0];
-          due = !last || (previous !== undefined && last < previous);
-        } else {
-          const periodMs = schedule.minutes * 60_000;
-          due = !last || Date.now() - last.getTime() >= periodMs;
-          // Next slot: one period after the catch-up run (or the last success), shifted by the offset.
-          const base = due || !last ? Date.now() : last.getTime();
-          const startAt = new Date(Math.max(Date.now() + 1000, base + periodMs) + offset * 1000);
-          cron = new Cron('* * * * * *', { name, interval: schedule.minutes * 60, startAt, protect: true }, fire(spec.defaultMode));
-        }
-        // The nightly wide pass (e.g. orders re-read over the last days), at ~02:00 plus the offset.
-        const nightly = spec.nightlyFull
-          ? new Cron(`${offset % 60} ${Math.floor(offset / 60) + 1} 2 * * *`, { name: `${name}/nightly`, protect: true }, fire('full'))
-          : null;
-        this.#jobs.set(key(account.name, stream), { account, stream, offset, cron, nightly, failures: 0, retry: null });
-        // Catch-up runs a moment apart per stream, so accounts do not start in lock-step.
-        if (due) setTimeout(fire(spec.defaultMode), 500 + (offset % 5) * 400).unref();
+    this.#accounts ??= new Set();
+    for (const account of accounts) await this.addAccount(account, lastSuccess);
+  }
+
+  /** Schedules an account's streams (an account this instance just took over); a no-op for one already scheduled. */
+  async addAccount(account: AccountConfig, lastSuccess: LastSuccess): Promise<void> {
+    if (!account.enabled || this.#stopped) return;
+    this.#accounts ??= new Set();
+    if (this.#accounts.has(account.name)) return;
+    this.#accounts.add(account.name);
+    for (const stream of account.syncTypes) {
+      const spec = STREAMS_SPEC[stream];
+      const schedule = account.schedules[stream];
+      const offset = startOffsetSeconds(account.name, stream, periodSeconds(schedule));
+      const name = `${account.name}/${stream}`;
+      const fire = (mode: RunMode) => () => this.#fire(account, stream, mode, 'schedule');
+      const last = await lastSuccess(account.name, stream).catch(() => null);
+      // Removed (or stopped) while we asked the database.
+      if (this.#stopped || !this.#accounts.has(account.name)) return;
+      let due: boolean;
+      let cron: Cron;
+      if (schedule.kind === 'cron') {
+        cron = new Cron(schedule.expression, { name, protect: true }, () => {
+          setTimeout(fire(spec.defaultMode), offset * 1000).unref();
+        });
+        const previous = cron.previousRuns(1)[0];
+        due = !last || (previous !== undefined && last < previous);
+      } else {
+        const periodMs = schedule.minutes * 60_000;
+        due = !last || Date.now() - last.getTime() >= periodMs;
+        // Next slot: one period after the catch-up run (or the last success), shifted by the offset.
+        const base = due || !last ? Date.now() : last.getTime();
+        const startAt = new Date(Math.max(Date.now() + 1000, base + periodMs) + offset * 1000);
+        cron = new Cron('* * * * * *', { name, interval: schedule.minutes * 60, startAt, protect: true }, fire(spec.defaultMode));
       }
+      // The nightly wide pass (e.g. orders re-read over the last days), at ~02:00 plus the offset.
+      const nightly = spec.nightlyFull
+        ? new Cron(`${offset % 60} ${Math.floor(offset / 60) + 1} 2 * * *`, { name: `${name}/nightly`, protect: true }, fire('full'))
+        : null;
+      this.#jobs.set(key(account.name, stream), { account, stream, offset, cron, nightly, failures: 0, retry: null });
+      // Catch-up runs a moment apart per stream, so accounts do not start in lock-step.
+      if (due) setTimeout(fire(spec.defaultMode), 500 + (offset % 5) * 400).unref();
     }
+  }
+
+  /**
+   * Stops scheduling an account (handed to another instance, or its lease was lost) and resolves when
+   * its runs have ended. With `abort`, runs in flight are cancelled at once; without, they finish.
+   */
+  async removeAccount(account: string, opts: { abort?: Error } = {}): Promise<void> {
+    this.#accounts?.delete(account);
+    for (const [k, job] of this.#jobs) {
+      if (job.account.name !== account) continue;
+      job.cron.stop();
+      job.nightly?.stop();
+      if (job.retry) clearTimeout(job.retry);
+      this.#jobs.delete(k);
+      this.#again.delete(k);
+    }
+    const runs = [...this.#active.values()].filter((a) => a.run.account === account);
+    if (opts.abort) for (const a of runs) a.abort.abort(opts.abort);
+    await Promise.allSettled(runs.map((a) => a.done));
+  }
+
+  /** Whether no run of the account is in progress (a run boundary: the account may be handed over). */
+  idle(account: string): boolean {
+    return ![...this.#active.values()].some((a) => a.run.account === account);
   }
 
   /**
@@ -135,6 +174,7 @@ export class Scheduler {
   trigger(account: AccountConfig, stream: Stream, mode: RunMode, trigger: RunTrigger, fn?: StreamFn): Promise<RunResult> {
     const k = key(account.name, stream);
     if (this.#stopped) return Promise.reject(new RunRefusedError('the daemon is stopping'));
+    if (this.#accounts && !this.#accounts.has(account.name)) return Promise.reject(new RunRefusedError(`account ${account.name} is not owned by this instance`));
     if (this.#active.has(k)) return Promise.reject(new RunRefusedError(`${account.name}/${stream} is already running`));
     const spec = STREAMS_SPEC[stream];
     const abort = new AbortController();

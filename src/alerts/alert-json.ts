@@ -3,7 +3,13 @@
  * Ids, names and texts only — never secrets or customer data.
  */
 import type { AlertSeverity } from '../db/alerts.ts';
-import type { ActiveAlert } from './evaluate.ts';
+import type { Condition } from './rules.ts';
+
+/** An active alert as /api/status and /api/alerts show it: a condition that held, with its id and start. */
+export interface ActiveAlert extends Omit<Condition, 'key'> {
+  id: string;
+  since: Date;
+}
 
 /** An active alert as JSON. */
 export interface AlertJson {

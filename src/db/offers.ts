@@ -137,14 +137,31 @@ export async function dropScan(sql: Sql, runId: number): Promise<void> {
   await sql`delete from emag_offer_scan_seen where run_id = ${runId}`;
 }
 
-/** Writes the unified catalog's account priority (first = preferred). */
-export async function setCatalogPriority(sql: Sql, accounts: string[]): Promise<void> {
+/** How the unified catalog picks an account's row for a SKU. */
+export interface CatalogSettings {
+  /** Disabled accounts: the catalog takes the next account's row for their SKUs. */
+  disabled?: readonly string[];
+  /** Hours after an account's last successful offers run at which its rows give way to the next account's. @default 26 */
+  staleHours?: number;
+}
+
+/** The catalog settings a configuration implies. */
+export function catalogSettings(config: { accounts: ReadonlyArray<{ name: string; enabled: boolean }>; catalogStaleHours: number }): CatalogSettings {
+  return { disabled: config.accounts.filter((a) => !a.enabled).map((a) => a.name), staleHours: config.catalogStaleHours };
+}
+
+/** Writes the unified catalog's account priority (first = preferred), which accounts are disabled, and the staleness limit. */
+export async function setCatalogPriority(sql: Sql, accounts: readonly string[], settings: CatalogSettings = {}): Promise<void> {
+  const disabled = new Set(settings.disabled ?? []);
+  const staleSeconds = Math.round((settings.staleHours ?? 26) * 3600);
   await sql.begin(async (tx) => {
     // Daemons starting together would otherwise collide on the primary key.
     await tx`select pg_advisory_xact_lock(hashtext('emag-sync:catalog-priority'))`;
     await tx`delete from emag_account_priority`;
     if (accounts.length > 0) {
-      await tx`insert into emag_account_priority ${tx(accounts.map((account, priority) => ({ account, priority })))}`;
+      await tx`insert into emag_account_priority (account, priority, enabled, stale_after)
+        select a.account, a.ord - 1, not (a.account = any(${tx.array([...disabled])}::text[])), make_interval(secs => ${staleSeconds})
+        from unnest(${tx.array([...accounts])}::text[]) with ordinality as a (account, ord)`;
     }
   });
 }

@@ -62,13 +62,17 @@ export async function upsertOrders(tx: Db, account: string, orders: OrderRow[]):
   return { inserted, updated: written.length - inserted, unchanged: byId.size - written.length };
 }
 
-/** Seller-fulfilled orders still new (status 1) and not yet acknowledged by us, oldest first. */
+/**
+ * Seller-fulfilled orders still new (status 1) and not yet acknowledged by us, oldest first — and
+ * those whose acknowledgement was being sent when a process died, whatever their status now: an
+ * acknowledgement that went through moved the order on, and only reading it settles the ledger.
+ */
 export async function ordersToAcknowledge(db: Db, account: string, limit = 500): Promise<Array<{ id: number }>> {
   const rows = await db<{ id: string }[]>`
     select o.id from emag_orders o
     left join emag_order_acks a on a.account = o.account and a.order_id = o.id
-    where o.account = ${account} and o.status = 1 and o.type = 3 and o.acknowledged_at is null
-      and (a.state is null or a.state = 'sending')
+    where o.account = ${account} and o.type = 3
+      and ((o.status = 1 and o.acknowledged_at is null and a.state is null) or a.state = 'sending')
     order by o.date, o.id limit ${limit}`;
   return rows.map((r) => ({ id: Number(r.id) }));
 }

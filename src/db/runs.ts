@@ -55,9 +55,9 @@ export function emptyCounters(): RunCounters {
 }
 
 /** Inserts a `running` row and returns its id. */
-export async function createRun(sql: Sql, r: { account: string; stream: string; mode: string; trigger: RunTrigger }): Promise<number> {
+export async function createRun(sql: Sql, r: { account: string; stream: string; mode: string; trigger: RunTrigger; instance?: string | null }): Promise<number> {
   const [row] = await sql<{ id: string }[]>`
-    insert into emag_sync_runs (account, stream, mode, trigger) values (${r.account}, ${r.stream}, ${r.mode}, ${r.trigger})
+    insert into emag_sync_runs (account, stream, mode, trigger, instance) values (${r.account}, ${r.stream}, ${r.mode}, ${r.trigger}, ${r.instance ?? null})
     returning id`;
   return Number(row.id);
 }

@@ -36,8 +36,8 @@ function targetOf(v: Valid<'stock_update'> | Valid<'offer_update'>): TargetValue
 }
 
 /**
- * Applies the account's conflict strategy to offer and stock commands. Returns the commands to send
- * and the outcomes of the others (conflicts, offers missing on eMAG).
+ * Applies the account's conflict strategy to offer and stock commands, and settles those already on
+ * eMAG. Returns the commands to send and the outcomes of the others (done, conflicts, offers missing).
  */
 export async function screenConflicts(
   ctx: OutboxContext,
@@ -45,7 +45,10 @@ export async function screenConflicts(
 ): Promise<{ send: typeof items; outcomes: Map<number, CommandOutcome> }> {
   const outcomes = new Map<number, CommandOutcome>();
   const strategy = ctx.account.conflictStrategy;
-  const checked = items.filter((i) => !i.cmd.force && strategy !== 'local_priority');
+  const screened = (i: (typeof items)[number]) => !i.cmd.force && strategy !== 'local_priority';
+  // A command sent before (a run cut short, a process killed mid-batch) may be on eMAG already,
+  // whatever the strategy: read before sending it again, so nothing is sent twice.
+  const checked = items.filter((i) => screened(i) || i.cmd.sent_at !== null);
   if (checked.length === 0) return { send: items, outcomes };
   const ids = [...new Set(checked.map((i) => i.v.id))];
   // Not written to the mirror: reads by id carry GPSR fields in another shape than scans, so the
@@ -67,6 +70,10 @@ export async function screenConflicts(
     // Already what the command asks (e.g. sent before an earlier run was cut short): nothing to send.
     if (Object.entries(target).every(([f, v]) => sameValue(v, currentValue(offer, f)))) {
       outcomes.set(item.cmd.id, { status: 'done', result: { ...target, note: 'already on eMAG' } });
+      continue;
+    }
+    if (!screened(item)) {
+      send.push(item);
       continue;
     }
     // When eMAG changed: when the mirror learned its current values, or now if the mirror has not yet.

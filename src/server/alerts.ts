@@ -2,8 +2,7 @@
  * What the status server shows of the alert engine: the active alerts (as JSON), the health score
  * they give, and the last hour's count from the history. The engine decides; the server only reads.
  */
-import { type AlertJson, alertJson } from '../alerts/alert-json.ts';
-import type { ActiveAlert } from '../alerts/evaluate.ts';
+import { type ActiveAlert, type AlertJson, alertJson } from '../alerts/alert-json.ts';
 import type { AlertSeverity } from '../db/alerts.ts';
 
 /** The engine's state as the server reads it (the AlertEngine, or a stand-in in tests). */

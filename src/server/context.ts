@@ -41,4 +41,6 @@ export interface StatusContext {
   heartbeatMs?: number;
   /** The alert engine's active alerts, health score and history counts. */
   alerts: AlertView;
+  /** The instance owning each account (null: nobody, or a one-off command); absent without ownership. */
+  accountOwners?(): Map<string, string | null>;
 }

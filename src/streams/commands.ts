@@ -36,7 +36,8 @@ export function commandsStream(opts: { claimant?: string } = {}) {
     };
 
     for (let round = 0; round < MAX_CLAIMS && !signal.aborted; round++) {
-      const claimed = await claimCommands(sql, account.name, claimant, CLAIM, PROCESS_STARTED);
+      // Claimed before we owned the account: by a previous owner (perhaps killed mid-batch) — stale.
+      const claimed = await claimCommands(sql, account.name, claimant, CLAIM, ctx.ownedSince ?? PROCESS_STARTED);
       if (claimed.length === 0) break;
       run.counters.items_seen += claimed.length;
       run.counters.pages_done++;

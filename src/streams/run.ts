@@ -30,6 +30,10 @@ export interface SyncDeps {
   callLog?: ApiCallLog;
   /** Told when a run starts, commits progress and ends (the console's live view). Must not throw. */
   onRunEvent?: (event: RunEvent) => void;
+  /** The daemon instance running the runs (recorded on each run); absent for one-off commands. */
+  instanceId?: string;
+  /** When this process took the account's lease (database clock); null or absent: when the process started. */
+  ownedSince?: (account: string) => Date | null;
 }
 
 /** A run as it stands at an event. */
@@ -62,6 +66,8 @@ export interface StreamContext {
   mode: RunMode;
   signal: AbortSignal;
   run: RunHandle;
+  /** When this process took the account over (database clock), if it did: work claimed before is a previous owner's. */
+  ownedSince: Date | null;
 }
 
 /** What a stream reports back beyond its counters. */
@@ -171,7 +177,7 @@ export async function executeRun(
   const started = performance.now();
   const budget = deps.budgets.get(account.name);
   if (!budget) throw new Error(`no rate budget for account ${account.name}`);
-  const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger });
+  const runId = await createRun(sql, { account: account.name, stream, mode: opts.mode, trigger: opts.trigger, instance: deps.instanceId });
   const log = deps.log.child({ account: account.name, stream, runId });
   const startedAt = new Date();
   const snapshot = (status: RunStatus, counters: RunCounters, error: string | null = null): RunSnapshot => ({
@@ -214,7 +220,8 @@ export async function executeRun(
   let errorKind: string | null = null;
   let note: string | undefined;
   try {
-    const outcome = await streamFn({ sql, config, account, client, log, mode: opts.mode, signal, run });
+    const ownedSince = deps.ownedSince?.(account.name) ?? null;
+    const outcome = await streamFn({ sql, config, account, client, log, mode: opts.mode, signal, run, ownedSince });
     note = outcome.note;
     status = signal.aborted ? 'cancelled' : (outcome.status ?? (run.counters.items_failed > 0 ? 'partial' : 'succeeded'));
     if (signal.aborted) error = cancellation(signal.reason);
@@ -222,13 +229,15 @@ export async function executeRun(
     const e = coerceError(err);
     if (signal.aborted) {
       status = 'cancelled';
-      error = cancellation(signal.reason);
     } else {
       status = 'failed';
       error = scrubSecrets(e.message);
       errorKind = e instanceof EmagError ? e.kind : null;
     }
   }
+  // Why the run was stopped (the daemon stopping, an operator, a lost account lease), whether the
+  // stream returned or threw on the abort.
+  if (status === 'cancelled') error = cancellation(signal.reason);
   await run.settled().catch(() => {});
   const c = run.counters;
   try {

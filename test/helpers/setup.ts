@@ -3,7 +3,7 @@
  */
 import { type Config, loadConfig } from '../../src/config.ts';
 import { budgetsFor } from '../../src/emag/budget.ts';
-import { setCatalogPriority } from '../../src/db/offers.ts';
+import { catalogSettings, setCatalogPriority } from '../../src/db/offers.ts';
 import { createLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { after, before } from 'node:test';
@@ -39,7 +39,7 @@ export async function syncDeps(
   budgets?: SyncDeps['budgets'],
 ): Promise<{ config: Config; deps: SyncDeps }> {
   const config = loadConfig(sandboxEnv(sandbox, db, extra));
-  await setCatalogPriority(db.sql, config.catalogPriority);
+  await setCatalogPriority(db.sql, config.catalogPriority, catalogSettings(config));
   const deps: SyncDeps = {
     sql: db.sql,
     config,

@@ -340,7 +340,8 @@ function removeRun(id) {
 async function cancelRun(id) {
   try {
     await control(`/api/runs/${id}/cancel`);
-    announce(`Run ${id} is being cancelled.`);
+    // The run may have ended (and been announced) before this answer arrived: don't talk over it.
+    if (state.running.has(id)) announce(`Run ${id} is being cancelled.`);
   } catch (err) {
     announce(err.message);
   }

@@ -40,6 +40,8 @@ export interface AccountStatusBody {
   name: string;
   enabled: boolean;
   owned: boolean;
+  /** The id of the instance that owns the account (null: nobody, or a one-off `sync` command). */
+  owner: string | null;
   status: AccountStatus;
   lastSync: string | null;
   nextSync: string | null;
@@ -149,6 +151,7 @@ function accountStatus(
     name: account.name,
     enabled: account.enabled,
     owned,
+    owner: ctx.accountOwners?.().get(account.name) ?? null,
     status,
     lastSync: latest(streams.map((s) => s.lastSuccess)),
     nextSync: earliest(streams.map((s) => s.nextRun)),
