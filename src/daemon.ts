@@ -8,6 +8,7 @@ import { AlertEngine } from './alerts/evaluate.ts';
 import type { AccountConfig, Config, Stream } from './config.ts';
 import { ApiCallLog } from './db/api-calls.ts';
 import { startBackupSchedule } from './backup/schedule.ts';
+import { callbackQueueDepths } from './db/callbacks.ts';
 import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
@@ -23,6 +24,8 @@ import { Metrics } from './metrics.ts';
 import { RetentionSchedule } from './retention.ts';
 import { Scheduler } from './scheduler.ts';
 import type { RunEvents } from './server/context.ts';
+import { callbackHandler } from './server/callbacks/handler.ts';
+import { type CallbackServer, startCallbackServer } from './server/callbacks/listener.ts';
 import { type StatusServer, startStatusServer } from './server/server.ts';
 import type { SyncDeps } from './streams/run.ts';
 
@@ -76,6 +79,8 @@ export interface Daemon {
   alerts: AlertEngine;
   scheduler: Scheduler;
   server: StatusServer;
+  /** The callback routes' own listener, when EMAG_CALLBACK_PORT is set. */
+  callbackServer: CallbackServer | null;
   /** Stops scheduling, cancels runs (they keep what they committed), closes the server and the database. */
   stop(): Promise<void>;
 }
@@ -108,6 +113,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
           account: accountNames.has(c.account) ? c.account : 'other',
           kind: kinds.has(c.kind) ? c.kind : 'other',
         })),
+      callbackQueue: async () => new Map([...(await callbackQueueDepths(sql))].filter(([account]) => accountNames.has(account))),
     });
     // The console's live view: every run of this daemon tells the status server as it goes.
     const runEvents: RunEvents = new EventEmitter();
@@ -116,6 +122,10 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     const alerts = new AlertEngine({ sql, config, log, countDelivery: (result) => metrics.alertNotifications.inc({ result }) });
     await alerts.start();
     parts.defer('alert engine', () => alerts.stop());
+    // A queued callback starts the account's drain at once (other instances hear the NOTIFY below).
+    const callbackDeps = { sql, config, metrics, log, onQueued: (account: string) => scheduler.poke(account, 'callbacks') };
+    const callbacksOwnPort = config.callbacks.token !== null && config.callbacks.port !== null;
+    const callbacksOnStatus = config.callbacks.token !== null && !callbacksOwnPort ? callbackHandler(callbackDeps) : undefined;
     const server = await startStatusServer({
       sql,
       config,
@@ -133,8 +143,10 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
         runtime.deps.callLog?.record(e);
       },
       alerts,
-    });
+    }, { callbacks: callbacksOnStatus });
     parts.defer('status server', () => server.close());
+    const callbackServer = callbacksOwnPort ? await startCallbackServer(callbackDeps) : null;
+    if (callbackServer) parts.defer('callback server', () => callbackServer.close());
     // Stopped before the server closes, so /health answers while runs are being cancelled.
     parts.defer('scheduler', () => scheduler.stop());
 
@@ -148,6 +160,9 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
         // The connection may already be gone (the database stopped first): nothing left to undo.
         listening.unlisten().catch((err) => log.debug({ err: coerceError(err).message }, 'UNLISTEN failed')),
       );
+      // Callbacks queued through another instance's listener wake this one's drain.
+      const callbacks = await sql.listen('emag_callbacks', (account) => scheduler.poke(account, 'callbacks'));
+      parts.defer('LISTEN emag_callbacks', () => callbacks.unlisten().catch((err) => log.debug({ err: coerceError(err).message }, 'UNLISTEN failed')));
     } else {
       log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
     }
@@ -176,7 +191,13 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     if (backups) parts.defer('backup schedule', () => backups.stop());
 
     log.info(
-      { url: server.url, accounts: runtime.owned.map((a) => a.name), database: runtime.db.where, scheduled: config.enableScheduledSync },
+      {
+        url: server.url,
+        ...(config.callbacks.token !== null ? { callbacks: callbackServer?.url ?? server.url } : {}),
+        accounts: runtime.owned.map((a) => a.name),
+        database: runtime.db.where,
+        scheduled: config.enableScheduledSync,
+      },
       `emag-sync ${VERSION} started`,
     );
     return {
@@ -184,6 +205,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       alerts,
       scheduler,
       server,
+      callbackServer,
       stop: async () => {
         await parts.dispose(stopFailed);
         log.info('emag-sync stopped');

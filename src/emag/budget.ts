@@ -24,6 +24,7 @@ interface Waiter {
   since: number;
   signal?: AbortSignal;
   onAbort?: () => void;
+  priority: boolean;
 }
 
 /**
@@ -48,11 +49,14 @@ export class RateBudget {
     this.#spacingMs = SECOND_MS / limits.perSecond;
   }
 
-  /** Waits for a slot; resolves with the ms waited. Rejects if `signal` aborts first. */
-  take(signal?: AbortSignal): Promise<number> {
+  /**
+   * Waits for a slot; resolves with the ms waited. Rejects if `signal` aborts first. A `priority`
+   * waiter (a callback's read) is served before every ordinary one, first come first served among its kind.
+   */
+  take(signal?: AbortSignal, opts: { priority?: boolean } = {}): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
     return new Promise((resolve, reject) => {
-      const entry: Waiter = { resolve, reject, since: Date.now(), signal };
+      const entry: Waiter = { resolve, reject, since: Date.now(), signal, priority: opts.priority === true };
       if (signal) {
         entry.onAbort = () => {
           const i = this.#queue.indexOf(entry);
@@ -63,7 +67,10 @@ export class RateBudget {
         };
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
-      this.#queue.push(entry);
+      if (entry.priority) {
+        const firstOrdinary = this.#queue.findIndex((w) => !w.priority);
+        this.#queue.splice(firstOrdinary < 0 ? this.#queue.length : firstOrdinary, 0, entry);
+      } else this.#queue.push(entry);
       this.#pump();
     });
   }
