@@ -5,6 +5,7 @@
  * priority over a running offers scan.
  */
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
 import { after, before, test } from 'node:test';
 import { type Config, ConfigError, loadConfig } from '../src/config.ts';
 import { type Daemon, startDaemon } from '../src/daemon.ts';
@@ -115,6 +116,18 @@ test('wrong or missing token, unknown account or event: the same 404, nothing qu
   assert.match(metrics, /emag_callbacks_total\{account="main",event="order",result="not_found"\} 3/);
   assert.match(metrics, /emag_callbacks_total\{account="unknown",event="order",result="not_found"\} 2/);
   assert.doesNotMatch(metrics, /ghost|explode|wrong-token/);
+});
+
+test('callbacks on the status server pass its Host check (they come through a proxy), the other routes do not', async () => {
+  const status = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      get(`${daemon.server.url}${path}`, { headers: { host: 'sync.example.com' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+  assert.equal(await status(`/callbacks/main/order?token=${TOKEN}`), 200);
+  assert.equal(await status('/health'), 421);
 });
 
 test('a probe without an id answers 200 empty; a malformed id 400; both queue nothing', async () => {
