@@ -468,6 +468,8 @@ async function backupAndExport(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     await db.close();
   }
+}
+
 /**
  * 6. A burst of 1,000 callbacks in one second (from another process) at the callback listener: every
  * one answered within 100 ms, queued and coalesced; then the same burst at a queue bounded to 100 rows,
