@@ -13,7 +13,7 @@
  *   5. backup   — a backup and a CSV export of 500,000 offers, each in a fresh process: peak RSS
  *                 within 1.5× that of an idle daemon, and the time each takes.
  *
- * Usage: `npm run bench [-- --large] [-- --only=ceiling,ingest,memory,health,backup]`; `--backup` is
+ * Usage: `npm run bench [-- --large] [-- --only=ceiling,ingest,memory,health,backup,callbacks]`; `--backup` is
  * `--only=backup`. `--large` scans
  * 500,000 offers for the memory bar instead of 100,000. A missed bar prints MISSED; the exit code is
  * non-zero only when the bench could not measure something.
@@ -26,10 +26,11 @@ import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/metrics.ts';
 import { startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import type { ActiveRun } from '../src/scheduler.ts';
+import { startCallbackServer } from '../src/server/callbacks/listener.ts';
 import { startStatusServer } from '../src/server/server.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunResult, type SyncDeps } from '../src/streams/run.ts';
-import type { AccountConfig } from '../src/config.ts';
+import { type AccountConfig, loadConfig } from '../src/config.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,7 @@ import { fillOffers } from './fill-offers.ts';
 import { type Child, runChild, startChild } from './child.ts';
 import { type BenchDatabase, openBenchDatabase } from './database.ts';
 import { type Environment, probeEnvironment } from './environment.ts';
+import type { CallbackLoadInput, CallbackLoadReport } from './callback-load.ts';
 import type { LoadInput, LoadReport } from './health-load.ts';
 import type { SandboxProcessInput } from './sandbox-process.ts';
 import type { ScanInput, ScanReport } from './scan-process.ts';
@@ -48,7 +50,7 @@ import { num, pct, renderTable } from './table.ts';
 
 const args = process.argv.slice(2);
 const LARGE = args.includes('--large');
-const SECTIONS = ['ceiling', 'ingest', 'memory', 'health', 'backup'] as const;
+const SECTIONS = ['ceiling', 'ingest', 'memory', 'health', 'backup', 'callbacks'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = args.includes('--backup') ? ['backup'] : args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const unknown = [...(only ?? []), ...args.filter((a) => a !== '--large' && a !== '--backup' && !a.startsWith('--only='))].filter((a) => !(SECTIONS as readonly string[]).includes(a));
@@ -78,6 +80,9 @@ const HEALTH_INTERVAL_MS = 100;
 
 /** Offers in the database the backup bench backs up and exports. */
 const BACKUP_OFFERS = 500_000;
+/** A burst of eMAG callbacks: 1,000 in one second, over 300 orders (repeats coalesce). */
+const CALLBACK_BURST = 1000;
+const CALLBACK_DISTINCT = 300;
 
 const BARS = {
   backupRssRatio: 1.5,
@@ -85,6 +90,7 @@ const BARS = {
   ingestPerSecond: 20_000,
   memoryRatio: 1.5,
   healthP99Ms: 20,
+  callbackP99Ms: 100,
 };
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -464,6 +470,39 @@ async function backupAndExport(): Promise<void> {
   }
 }
 
+/**
+ * 6. A burst of 1,000 callbacks in one second (from another process) at the callback listener: every
+ * one answered within 100 ms, queued and coalesced; then the same burst at a queue bounded to 100 rows,
+ * whose overflow is counted and left to the poll.
+ */
+async function callbacks(db: BenchDatabase): Promise<void> {
+  const token = 'bench-callback-token-0123456789';
+  const rows: string[][] = [];
+  for (const queueMax of [10_000, 100]) {
+    await db.sql`delete from emag_callback_queue`;
+    const env = { EMAG_ACCOUNTS: 'main', EMAG_MAIN_USERNAME: 'u', EMAG_MAIN_PASSWORD: 'p', DATABASE_URL: db.url, EMAG_CALLBACK_TOKEN: token, EMAG_CALLBACK_PORT: '0', EMAG_CALLBACK_QUEUE_MAX: String(queueMax) };
+    const config = loadConfig(env);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const server = await startCallbackServer({ sql: db.sql, config, metrics, log: createLogger('silent') });
+    try {
+      const input: CallbackLoadInput = { base: `${server.url}/callbacks/main/order?token=${token}`, count: CALLBACK_BURST, durationMs: 1000, distinct: CALLBACK_DISTINCT, connections: 50 };
+      const r = await runChild<CallbackLoadReport>(here('./callback-load.ts'), input, 60_000);
+      const [{ n, hits }] = await db.sql<{ n: number; hits: number }[]>`select count(*)::int as n, coalesce(sum(hits), 0)::int as hits from emag_callback_queue`;
+      const results = (await metrics.callbacks.get()).values.filter((v) => v.labels.event === 'order');
+      const by = (result: string) => results.filter((v) => v.labels.result === result).reduce((s, v) => s + v.value, 0);
+      const pass = r.p99 < BARS.callbackP99Ms && r.errors === 0 && (r.statuses['200'] ?? 0) === CALLBACK_BURST;
+      const label = `queue bound ${num(queueMax)}`;
+      rows.push([label, num(r.requests), num(r.elapsedMs), num(r.p50, 2), num(r.p99, 2), num(r.max, 1), num(n), num(hits), num(by('coalesced')), num(by('overflow')), num(by('late')), pass ? 'PASS' : 'MISSED']);
+      judge(`callback answers, ${num(CALLBACK_BURST)} in 1 s, ${label}`, `p99 < ${BARS.callbackP99Ms} ms, all 200`, `p99 ${num(r.p99, 2)} ms, p50 ${num(r.p50, 2)} ms; ${num(n)} rows queued, ${num(by('overflow'))} overflow`, pass);
+    } finally {
+      await server.close();
+    }
+  }
+  await db.sql`delete from emag_callback_queue`;
+  console.log(renderTable(['burst (50 connections)', 'requests', 'sent over ms', 'p50 ms', 'p99 ms', 'max ms', 'rows queued', 'callbacks in rows', 'coalesced', 'overflow', 'late', 'bar p99 < 100 ms'], rows));
+  console.log(`   ${num(CALLBACK_DISTINCT)} different orders; latency measured by the load process, from sending to the end of the answer.`);
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -488,6 +527,7 @@ async function main(): Promise<void> {
     await section('memory', `3. Memory flatness: ${num(MEMORY_SMALL)} vs ${num(MEMORY_LARGE)} offers, each scan in a fresh process`, () => memory(db));
     await section('health', `4. /health under ${HEALTH_CONNECTIONS} concurrent keep-alive connections while a sync runs`, () => health(db));
     await section('backup', `5. Backup and CSV export of ${num(BACKUP_OFFERS)} offers, each in a fresh process, vs an idle daemon`, () => backupAndExport());
+    await section('callbacks', `6. A burst of ${num(CALLBACK_BURST)} eMAG callbacks in one second at the callback listener`, () => callbacks(db));
     const after = await probeEnvironment(db.sql);
     console.log(`\nmachine after: ${describe(after)}`);
     judge('machine after', '—', describe(after), null);

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { alerts } from './cli/alerts.ts';
+import { awb } from './cli/awb.ts';
 import { type Command, type CommandArgs, UsageError } from './cli/command.ts';
 import { backup } from './cli/backup.ts';
 import { conflicts } from './cli/conflicts.ts';
@@ -22,7 +23,7 @@ import { VERSION } from './daemon.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 
 /** Every command, in the order `emag-sync --help` lists them. */
-export const COMMANDS: Record<string, Command> = { start, sync, migrate, test, conflicts, backup, export: exportCommand, status, health, alerts, sandbox, demo };
+export const COMMANDS: Record<string, Command> = { start, sync, migrate, test, conflicts, awb, backup, export: exportCommand, status, health, alerts, sandbox, demo };
 
 /** Width of the command list's left column. */
 const LIST_COLUMN = 26;

@@ -5,11 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import { parseEnv } from 'node:util';
 import { Cron } from 'croner';
 
 /** The streams an account can sync. */
-export const STREAMS = ['offers', 'orders', 'acknowledge', 'rma', 'reference', 'commands'] as const;
+export const STREAMS = ['offers', 'orders', 'acknowledge', 'rma', 'reference', 'commands', 'callbacks'] as const;
 export type Stream = (typeof STREAMS)[number];
 
 /** eMAG's platforms and their API base URLs (official doc §1.1). */
@@ -54,6 +55,8 @@ export interface AccountConfig {
   enabled: boolean;
   /** What an offer or stock command does when eMAG's value changed since the ERP saw it. @default EMAG_CONFLICT_STRATEGY */
   conflictStrategy: ConflictStrategy;
+  /** The sender printed on AWBs (`awb_create`), unless a command's payload names one. */
+  awbSender: { name: string | null; contact: string | null; phone: string | null };
 }
 
 /** Conflict strategies of offer and stock commands. */
@@ -118,6 +121,8 @@ export interface Config {
   instanceId: string;
   /** How often the instance heartbeats and takes or hands back accounts (ms). @default 10000 */
   ownershipIntervalMs: number;
+  /** eMAG's callbacks (`/callbacks/<account>/<event>?token=…`). */
+  callbacks: CallbackConfig;
 }
 
 /** The alert engine's settings (EMAG_ALERT_*). */
@@ -161,6 +166,29 @@ export interface AlertThresholds {
   unownedMinutes: number;
 }
 
+/** An IPv4 or IPv6 network, e.g. 192.0.2.0/24. */
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
+
+/** Where and how eMAG's callbacks are received. */
+export interface CallbackConfig {
+  /** The token every callback URL carries (≥ 24 characters); null turns the callback routes off. */
+  token: string | null;
+  /** A listener of their own for the callback routes; null serves them on the status server. */
+  port: number | null;
+  /** @default '127.0.0.1' */
+  host: string;
+  /** Sources allowed to call; null allows any (the token still guards). */
+  allowedIps: Cidr[] | null;
+  /** Proxies whose X-Forwarded-For is believed. @default none */
+  trustedProxies: Cidr[];
+  /** Queued callbacks per account beyond which new ones are left to the scheduled poll. @default 10000 */
+  queueMax: number;
+}
+
 /** Raised when the configuration is invalid; `problems` has one line per problem. */
 export class ConfigError extends Error {
   /** EX_CONFIG, so systemd does not restart-loop on a configuration mistake. */
@@ -181,10 +209,12 @@ const DEFAULT_SCHEDULES: Record<Stream, Schedule> = {
   rma: { kind: 'interval', minutes: 30 },
   reference: { kind: 'interval', minutes: 24 * 60 },
   commands: { kind: 'interval', minutes: 0.5 },
+  // Poked the moment a callback is queued; the schedule catches what a restart left and re-reads AWBs.
+  callbacks: { kind: 'interval', minutes: 1 },
 };
 
 /** Streams an account syncs unless EMAG_<A>_SYNC_TYPES says otherwise. */
-export const DEFAULT_SYNC_TYPES: Stream[] = ['offers', 'orders', 'acknowledge', 'rma', 'reference', 'commands'];
+export const DEFAULT_SYNC_TYPES: Stream[] = ['offers', 'orders', 'acknowledge', 'rma', 'reference', 'commands', 'callbacks'];
 
 /** Reads `.env` (if present) under the real environment: real variables win. */
 export function readEnv(envFile = '.env', env: Env = process.env): Env {
@@ -239,6 +269,14 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
     commandsRetentionDays: p.int('EMAG_COMMANDS_RETENTION_DAYS', 90, { min: 1, max: 3650 }),
     instanceId: env.EMAG_SYNC_INSTANCE_ID?.trim() || `${hostname().slice(0, 80)}:${process.pid}`,
     ownershipIntervalMs: p.number('EMAG_SYNC_OWNERSHIP_INTERVAL', 10, { min: 0.1, max: 300 }) * 1000,
+    callbacks: {
+      token: env.EMAG_CALLBACK_TOKEN?.trim() || null,
+      port: env.EMAG_CALLBACK_PORT?.trim() ? p.int('EMAG_CALLBACK_PORT', 0, { min: 0, max: 65535 }) : null,
+      host: env.EMAG_CALLBACK_HOST?.trim() || '127.0.0.1',
+      allowedIps: p.cidrs('EMAG_CALLBACK_ALLOWED_IPS'),
+      trustedProxies: p.cidrs('EMAG_TRUSTED_PROXIES') ?? [],
+      queueMax: p.int('EMAG_CALLBACK_QUEUE_MAX', 10_000, { min: 1, max: 1_000_000 }),
+    },
   };
   if (/\s/.test(config.instanceId) || config.instanceId.length > 100) {
     problems.push('EMAG_SYNC_INSTANCE_ID: must be at most 100 characters without spaces');
@@ -249,6 +287,18 @@ export function loadConfig(env: Env = readEnv(), opts: { requireAccounts?: boole
   for (const h of config.allowedHosts) {
     if (!/^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$/.test(h)) problems.push(`EMAG_SYNC_ALLOWED_HOSTS: "${h.slice(0, 100)}" is not a host name (e.g. emag-sync.internal; no scheme, port or path)`);
   }
+  const token = config.callbacks.token;
+  // The token is the only secret in the URL eMAG calls: short ones can be guessed.
+  if (token !== null && (token.length < 24 || !/^[A-Za-z0-9._~-]+$/.test(token))) {
+    problems.push('EMAG_CALLBACK_TOKEN: must be at least 24 characters of letters, digits, and . _ ~ - (it travels in a URL)');
+  }
+  if (token !== null) {
+    // Queued callbacks are read by the callbacks stream: an account without it would only fill the queue.
+    for (const a of accounts.filter((x) => x.enabled && !x.syncTypes.includes('callbacks'))) {
+      problems.push(`EMAG_${a.name.toUpperCase()}_SYNC_TYPES: add "callbacks" (EMAG_CALLBACK_TOKEN is set, and the callbacks stream reads what eMAG's callbacks announce)`);
+    }
+  }
+  if (token === null && config.callbacks.port !== null) problems.push('EMAG_CALLBACK_PORT: set, but EMAG_CALLBACK_TOKEN is not (the callback routes need a token)');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -323,6 +373,11 @@ function loadAccount(name: string, env: Env, p: Parser): AccountConfig {
     maxPages: p.int(`${up}_MAX_PAGES`, 0, { min: 0, max: 1_000_000 }),
     enabled: p.bool(`${up}_ENABLED`, true),
     conflictStrategy: p.oneOf(`${up}_CONFLICT_STRATEGY`, p.oneOf('EMAG_CONFLICT_STRATEGY', 'emag_priority', [...CONFLICT_STRATEGIES]), [...CONFLICT_STRATEGIES]) as ConflictStrategy,
+    awbSender: {
+      name: env[`${up}_AWB_SENDER_NAME`]?.trim() || null,
+      contact: env[`${up}_AWB_SENDER_CONTACT`]?.trim() || null,
+      phone: p.phone(`${up}_AWB_SENDER_PHONE`),
+    },
   };
 }
 
@@ -459,6 +514,34 @@ class Parser {
     } catch (err) {
       return this.bad(key, `"${v}" is not a cron expression (${(err as Error).message})`, def);
     }
+  }
+
+  /** A phone number as eMAG prints it on AWBs: 8 to 11 digits, an optional leading +; spaces and dashes dropped. */
+  phone(key: string): string | null {
+    const v = this.raw(key);
+    if (v === undefined) return null;
+    const phone = v.replace(/[\s().-]/g, '');
+    if (!/^\+?\d{8,11}$/.test(phone)) return this.bad(key, `"${v}" is not a phone number of 8 to 11 digits`, null);
+    return phone;
+  }
+
+  /** A comma-separated list of IP addresses or CIDR networks; null when unset. */
+  cidrs(key: string): Cidr[] | null {
+    const v = this.raw(key);
+    if (v === undefined) return null;
+    const out: Cidr[] = [];
+    for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const [address, bits, extra] = item.split('/');
+      const family = isIP(address);
+      const max = family === 6 ? 128 : 32;
+      const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN;
+      if (family === 0 || extra !== undefined || !(prefix >= 0 && prefix <= max)) {
+        this.problems.push(`${key}: "${item}" is not an IP address or CIDR network (e.g. 192.0.2.0/24, 2001:db8::/32)`);
+        continue;
+      }
+      out.push({ address, prefix, family: family === 6 ? 'ipv6' : 'ipv4' });
+    }
+    return out;
   }
 
   /** Minutes (a number) or a cron expression (five or six fields). */

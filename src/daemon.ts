@@ -8,6 +8,7 @@ import { AlertEngine } from './alerts/evaluate.ts';
 import type { AccountConfig, Config, Stream } from './config.ts';
 import { ApiCallLog } from './db/api-calls.ts';
 import { startBackupSchedule } from './backup/schedule.ts';
+import { callbackQueueDepths } from './db/callbacks.ts';
 import { COMMAND_KINDS, commandCounts } from './db/commands.ts';
 import { type Database, openDatabase } from './db/connect.ts';
 import { Leases } from './db/leases.ts';
@@ -25,6 +26,8 @@ import { RetentionSchedule } from './retention.ts';
 import { Ownership } from './ownership.ts';
 import { Scheduler } from './scheduler.ts';
 import type { RunEvents } from './server/context.ts';
+import { callbackHandler } from './server/callbacks/handler.ts';
+import { type CallbackServer, startCallbackServer } from './server/callbacks/listener.ts';
 import { type StatusServer, startStatusServer } from './server/server.ts';
 import type { SyncDeps } from './streams/run.ts';
 
@@ -88,6 +91,8 @@ export interface Daemon {
   alerts: AlertEngine;
   scheduler: Scheduler;
   server: StatusServer;
+  /** The callback routes' own listener, when EMAG_CALLBACK_PORT is set. */
+  callbackServer: CallbackServer | null;
   /** Stops scheduling, cancels runs (they keep what they committed), closes the server and the database. */
   stop(): Promise<void>;
 }
@@ -118,6 +123,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
           account: accountNames.has(c.account) ? c.account : 'other',
           kind: kinds.has(c.kind) ? c.kind : 'other',
         })),
+      callbackQueue: async () => new Map([...(await callbackQueueDepths(sql))].filter(([account]) => accountNames.has(account))),
     });
     // The console's live view: every run of this daemon tells the status server as it goes.
     const runEvents: RunEvents = new EventEmitter();
@@ -128,6 +134,8 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     parts.defer('alert engine', () => alerts.stop());
     // New outbox rows NOTIFY their account: drain promptly instead of waiting for the next poll.
     const commandsListen = new Listen(sql, 'emag_commands', (account) => scheduler.poke(account, 'commands'));
+    // Callbacks queued through another instance's listener wake this one's drain.
+    const callbacksListen = new Listen(sql, 'emag_callbacks', (account) => scheduler.poke(account, 'callbacks'));
     const lastSuccess = async (account: string, stream: Stream) => {
       // A run its previous owner left interrupted (killed mid-run) resumes at once, not at the next slot.
       const latest = await latestRun(sql, account, stream, ['succeeded', 'partial', 'failed', 'cancelled', 'interrupted']);
@@ -149,10 +157,14 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       drop: (account, abort) => scheduler.removeAccount(account, { abort }),
       idle: (account) => scheduler.idle(account),
       flushCalls: () => runtime.deps.callLog?.flush() ?? Promise.resolve(),
-      onReconnect: () => (config.enableScheduledSync ? commandsListen.renew() : Promise.resolve()),
+      onReconnect: () => (config.enableScheduledSync ? Promise.all([commandsListen.renew(), callbacksListen.renew()]).then(() => {}) : Promise.resolve()),
       onFatal: opts.onFatal,
     });
     runtime.deps.ownedSince = (account) => ownership.ownedSince(account);
+    // A queued callback starts the account's drain at once (other instances hear the NOTIFY below).
+    const callbackDeps = { sql, config, metrics, log, onQueued: (account: string) => scheduler.poke(account, 'callbacks') };
+    const callbacksOwnPort = config.callbacks.token !== null && config.callbacks.port !== null;
+    const callbacksOnStatus = config.callbacks.token !== null && !callbacksOwnPort ? callbackHandler(callbackDeps) : undefined;
     // Stopped in reverse: LISTEN, scheduler (runs cancelled while /health still answers), ownership
     // (the leases go back at once and the peers hear of it), then the server.
     let server: StatusServer | null = null;
@@ -181,11 +193,15 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
         runtime.deps.callLog?.record(e);
       },
       alerts,
-    });
+    }, { callbacks: callbacksOnStatus });
+    const callbackServer = callbacksOwnPort ? await startCallbackServer(callbackDeps) : null;
+    if (callbackServer) parts.defer('callback server', () => callbackServer.close());
     if (config.enableScheduledSync) {
       await commandsListen.renew();
+      await callbacksListen.renew();
       // The connection may already be gone (the database stopped first): `stop` never throws.
       parts.defer('LISTEN emag_commands', () => commandsListen.stop());
+      parts.defer('LISTEN emag_callbacks', () => callbacksListen.stop());
     } else {
       log.info('EMAG_ENABLE_SCHEDULED_SYNC=false: serving status and manual runs only');
     }
@@ -198,7 +214,14 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
     if (backups) parts.defer('backup schedule', () => backups.stop());
 
     log.info(
-      { url: server.url, instance: config.instanceId, accounts: ownership.owned(), database: runtime.db.where, scheduled: config.enableScheduledSync },
+      {
+        url: server.url,
+        ...(config.callbacks.token !== null ? { callbacks: callbackServer?.url ?? server.url } : {}),
+        instance: config.instanceId,
+        accounts: ownership.owned(),
+        database: runtime.db.where,
+        scheduled: config.enableScheduledSync,
+      },
       `emag-sync ${VERSION} started`,
     );
     return {
@@ -206,6 +229,7 @@ export async function startDaemon(config: Config, log: Logger, opts: { onFatal?:
       alerts,
       scheduler,
       server,
+      callbackServer,
       stop: async () => {
         await parts.dispose(stopFailed);
         log.info('emag-sync stopped');

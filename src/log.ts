@@ -19,6 +19,8 @@ const REDACT = [
   '*.databaseUrl',
   'adminToken',
   '*.adminToken',
+  'token',
+  '*.token',
   'config.accounts[*].password',
 ];
 

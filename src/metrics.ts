@@ -9,6 +9,8 @@ import type { CallEvent } from './emag/call-event.ts';
 export interface DatabaseSources {
   unacknowledged(): Promise<Map<string, number>>;
   commands(): Promise<Array<{ account: string; kind: string; status: string; n: number }>>;
+  /** Queued callbacks per account. */
+  callbackQueue?(): Promise<Map<string, number>>;
 }
 
 /** What the alert gauges read at scrape time (the alert engine). */
@@ -36,8 +38,19 @@ export class Metrics {
   readonly quarantined = new Counter({ name: 'emag_quarantined_records_total', help: 'Records set aside because they could not be parsed.', labelNames: ['account', 'stream'], registers: [this.registry] });
   readonly eventClients = new Gauge({ name: 'emag_sync_event_clients', help: 'Clients connected to the console event stream (/api/events).', registers: [this.registry] });
   readonly eventClientsDropped = new Counter({ name: 'emag_sync_event_clients_dropped_total', help: 'Event-stream clients dropped because they stopped reading.', registers: [this.registry] });
+  /**
+   * eMAG callbacks by account (`unknown` for names not configured), event (`unknown` likewise) and
+   * result: queued, coalesced, probe (no id: eMAG testing the URL), invalid (a malformed id),
+   * not_found (wrong or missing token, unknown account or event), forbidden (source IP not allowed),
+   * overflow (queue full: left to the scheduled poll), late (answered before the queue write ended;
+   * the write goes on), error (the queue could not be written).
+   */
+  readonly callbacks = new Counter({ name: 'emag_callbacks_total', help: 'eMAG callbacks received, by account, event and result (overflow: queue full, left to the poll).', labelNames: ['account', 'event', 'result'], registers: [this.registry] });
+  /** How long the callback routes took to answer (eMAG wants an answer at once; the budget is 100 ms). */
+  readonly callbackAnswer = new Histogram({ name: 'emag_callback_answer_seconds', help: 'Time from a callback request to its answer.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });
   /** Filled at scrape time from the database, by the sources the daemon sets with `setDatabaseSources`. */
   readonly unacknowledged: Gauge;
+  readonly callbackQueue: Gauge;
   readonly commands: Gauge;
   #sources: DatabaseSources | null = null;
   readonly alertNotifications = new Counter({ name: 'emag_alert_notifications_total', help: 'Alert webhook deliveries by result: delivered, retried (an attempt failed), undelivered (given up).', labelNames: ['result'], registers: [this.registry] });
@@ -91,6 +104,17 @@ export class Metrics {
     });
     // Every result from zero, so rate() and increase() see the first delivery.
     for (const result of ['delivered', 'retried', 'undelivered']) this.alertNotifications.inc({ result }, 0);
+    this.callbackQueue = new Gauge({
+      name: 'emag_callback_queue_depth',
+      help: 'eMAG callbacks queued and not yet read, per account.',
+      labelNames: ['account'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows = await self.#read((s) => s.callbackQueue?.() ?? Promise.resolve(new Map<string, number>()));
+        for (const [account, n] of rows ?? []) this.set({ account }, n);
+      },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: opts.version ?? '0.0.0', node: process.version }, 1);
   }

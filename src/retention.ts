@@ -89,7 +89,7 @@ export class RetentionSchedule {
         timer.unref();
         this.#timers.push(timer);
       };
-      this.#jobs.push(new Cron(this.config.retentionSchedule, { name: `${account}/${MAINTENANCE_STREAM}`, protect: true }, () => fire('schedule')));
+      this.#jobs.push(new Cron(this.config.retentionSchedule, { protect: true }, () => fire('schedule')));
       const last = await lastMaintenance(this.sql, account).catch(() => null);
       if (!last || Date.now() - last.getTime() > DAY_MS) {
         const timer = setTimeout(() => this.#run(account, 'schedule'), this.#catchUpDelayMs + (offset % 30) * (this.#catchUpDelayMs / 60));

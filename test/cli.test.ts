@@ -54,7 +54,7 @@ test('the main --help lists every command of the table with its summary', async 
 });
 
 test('every command has a usage, and --help (or -h) prints it and exits 0', async () => {
-  assert.deepEqual(NAMES, ['start', 'sync', 'migrate', 'test', 'conflicts', 'backup', 'export', 'status', 'health', 'alerts', 'sandbox', 'demo']);
+  assert.deepEqual(NAMES, ['start', 'sync', 'migrate', 'test', 'conflicts', 'awb', 'backup', 'export', 'status', 'health', 'alerts', 'sandbox', 'demo']);
   const results = await Promise.all(NAMES.map((name) => cli([name, name === 'sync' ? '-h' : '--help'])));
   NAMES.forEach((name, i) => {
     const usage = COMMANDS[name].usage;

@@ -736,7 +736,7 @@ function fakeRun(runId: number, type: RunEvent['type'], error: string): RunEvent
       status: type === 'finished' ? 'failed' : 'running',
       startedAt: new Date(),
       finishedAt: type === 'finished' ? new Date() : null,
-      counters: { pages_done: 0, pages_total: null, items_seen: 0, items_inserted: 0, items_updated: 0, items_unchanged: 0, items_deleted: 0, items_failed: 0, api_requests: 0, rate_limit_waits: 0 },
+      counters: { pages_done: 0, pages_total: null, items_seen: 0, items_inserted: 0, items_updated: 0, items_unchanged: 0, items_deleted: 0, items_failed: 0, items_stale: 0, api_requests: 0, rate_limit_waits: 0 },
       error: error || null,
     },
   };

@@ -5,7 +5,7 @@
 import type { Db, Sql } from './connect.ts';
 
 /** The command kinds the daemon executes. */
-export const COMMAND_KINDS = ['stock_update', 'offer_update', 'order_cancel', 'order_status', 'invoice_attach', 'rma_status'] as const;
+export const COMMAND_KINDS = ['stock_update', 'offer_update', 'order_cancel', 'order_status', 'invoice_attach', 'rma_status', 'awb_create'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 /** A row of emag_commands. */

@@ -6,9 +6,12 @@ import type { OrderRow } from '../emag/order-record.ts';
 import type { Db, Sql } from './connect.ts';
 import { contentHash, type UpsertCounts } from './offers.ts';
 
-/** Upserts parsed orders of an account (in the caller's transaction). */
-export async function upsertOrders(tx: Db, account: string, orders: OrderRow[]): Promise<UpsertCounts> {
-  if (orders.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
+/**
+ * Upserts parsed orders of an account (in the caller's transaction). An order whose `modified` is
+ * older than the stored one is not applied (`stale`): a slow read must not put back an old status.
+ */
+export async function upsertOrders(tx: Db, account: string, orders: OrderRow[]): Promise<UpsertCounts & { stale: number }> {
+  if (orders.length === 0) return { inserted: 0, updated: 0, unchanged: 0, stale: 0 };
   const byId = new Map(orders.map((o) => [o.id, o]));
   const input = [...byId.values()].map(({ lines: _lines, ...o }) => ({ ...o, content_hash: contentHash(o.raw) }));
   const written = await tx<{ id: string; inserted: boolean }[]>`
@@ -37,8 +40,16 @@ export async function upsertOrders(tx: Db, account: string, orders: OrderRow[]):
       reason_cancellation = excluded.reason_cancellation, cashed_co = excluded.cashed_co,
       cashed_cod = excluded.cashed_cod, is_storno = excluded.is_storno, raw = excluded.raw,
       content_hash = excluded.content_hash, updated_at = now()
-    where o.content_hash is distinct from excluded.content_hash
+    where o.content_hash is distinct from excluded.content_hash and excluded.modified >= o.modified
+      -- Nothing moves back to 1 (new): within one second, a read of a new order is the older one.
+      and not (excluded.status = 1 and o.status <> 1)
     returning id, (xmax = 0) as inserted`;
+  // Counted after the write: a row it did not touch because the stored one is newer.
+  const [{ stale }] = await tx<{ stale: number }[]>`
+    select count(*)::int as stale from emag_orders o
+    join jsonb_to_recordset(${tx.json(input.map((o) => ({ id: o.id, modified: o.modified, status: o.status })) as never)}::jsonb) as x(id bigint, modified timestamptz, status smallint)
+      on o.account = ${account} and o.id = x.id
+    where x.modified < o.modified or (x.status = 1 and o.status <> 1)`;
   const changed = written.map((w) => Number(w.id));
   if (changed.length > 0) {
     const lines = changed.flatMap((orderId) => byId.get(orderId)!.lines.map((l) => ({ ...l, order_id: orderId })));
@@ -59,7 +70,7 @@ export async function upsertOrders(tx: Db, account: string, orders: OrderRow[]):
     }
   }
   const inserted = written.filter((w) => w.inserted).length;
-  return { inserted, updated: written.length - inserted, unchanged: byId.size - written.length };
+  return { inserted, updated: written.length - inserted, unchanged: byId.size - written.length - stale, stale };
 }
 
 /**
@@ -110,5 +121,12 @@ export async function unacknowledgedCounts(db: Db): Promise<Map<string, number>>
 /** The status and type the mirror holds for an order (what an order command is checked against), or null. */
 export async function mirroredOrder(db: Db, account: string, id: number): Promise<{ status: number; type: number | null } | null> {
   const [row] = await db<{ status: number; type: number | null }[]>`select status, type from emag_orders where account = ${account} and id = ${id}`;
+  return row ?? null;
+}
+
+/** What shipping an order needs from the mirror: status, type, payment mode and the whole record; or null. */
+export async function orderForShipping(db: Db, account: string, orderId: number): Promise<{ status: number; type: number | null; payment_mode_id: number | null; raw: Record<string, unknown> } | null> {
+  const [row] = await db<{ status: number; type: number | null; payment_mode_id: number | null; raw: Record<string, unknown> }[]>`
+    select status, type, payment_mode_id, raw from emag_orders where account = ${account} and id = ${orderId}`;
   return row ?? null;
 }

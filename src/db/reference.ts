@@ -83,3 +83,16 @@ export async function replaceReference(
   const updated = Number(row.updated);
   return { inserted, updated, unchanged: rows.length - inserted - updated, deleted: Number(row.deleted) };
 }
+
+/** One of the account's mirrored courier accounts, or null (also when reference data was never read). */
+export async function courierAccount(db: Db, account: string, id: number): Promise<{ status: number | null; courier_account_type: number | null } | null> {
+  const [row] = await db<{ status: number | null; courier_account_type: number | null }[]>`
+    select status, courier_account_type from emag_courier_accounts where account = ${account} and account_id = ${id}`;
+  return row ?? null;
+}
+
+/** How many courier accounts of the account are mirrored (0: reference data not read yet). */
+export async function courierAccountCount(db: Db, account: string): Promise<number> {
+  const [row] = await db<{ n: number }[]>`select count(*)::int as n from emag_courier_accounts where account = ${account}`;
+  return row.n;
+}

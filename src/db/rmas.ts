@@ -18,41 +18,55 @@ export interface OpenRma {
 
 /**
  * Upserts returns of one account in the caller's transaction. Rows whose content hash is unchanged
- * are not touched; `final_at` is set the first time a return is seen in a final status.
+ * are not touched; `final_at` is set the first time a return is seen in a final status. A return's
+ * `modified` is its latest status change (status history, else its date); a read older than the
+ * stored one is not applied (`stale`), so a slow read cannot put back an old status.
  */
-export async function upsertRmas(tx: Db, account: string, rmas: RmaRow[]): Promise<UpsertCounts> {
-  if (rmas.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
+export async function upsertRmas(tx: Db, account: string, rmas: RmaRow[]): Promise<UpsertCounts & { stale: number }> {
+  if (rmas.length === 0) return { inserted: 0, updated: 0, unchanged: 0, stale: 0 };
   // A page may repeat an id; the last copy wins (ON CONFLICT cannot touch a row twice).
   const byId = new Map(rmas.map((r) => [r.emag_id, r]));
   const input = [...byId.values()].map((r) => ({ ...r, content_hash: contentHash(r.raw) }));
-  const [row] = await tx<{ inserted: string; updated: string }[]>`
-    with input as (
+  const [row] = await tx<{ inserted: string; updated: string; stale: string }[]>`
+    with raw_input as (
       select * from jsonb_to_recordset(${tx.json(input as never)}::jsonb) as x(
         emag_id bigint, order_id bigint, type smallint, request_status smallint, return_type smallint,
         return_reason integer, date timestamptz, products jsonb, customer_name text, awbs jsonb,
         status_history jsonb, raw jsonb, content_hash text)
+    ), input as (
+      select i.*, coalesce((
+        select max((h->>'date')::timestamp at time zone 'Europe/Bucharest')
+        from jsonb_array_elements(case when jsonb_typeof(i.status_history) = 'array' then i.status_history else '[]' end) h
+        where h->>'date' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$'), i.date) as modified
+      from raw_input i
+    ), stale as (
+      select count(*) as n from input i join emag_rmas r on r.account = ${account} and r.emag_id = i.emag_id
+      where i.modified < r.modified
     ), written as (
       insert into emag_rmas as r (
         account, emag_id, order_id, type, request_status, return_type, return_reason, date, products,
-        customer_name, awbs, status_history, raw, content_hash, final_at)
+        customer_name, awbs, status_history, raw, content_hash, final_at, modified)
       select ${account}, emag_id, order_id, type, request_status, return_type, return_reason, date,
         coalesce(products, '[]'), customer_name, coalesce(awbs, '[]'), coalesce(status_history, '[]'),
-        raw, content_hash, case when request_status in (4, 5, 7) then now() end
+        raw, content_hash, case when request_status in (4, 5, 7) then now() end, modified
       from input
       on conflict (account, emag_id) do update set
         order_id = excluded.order_id, type = excluded.type, request_status = excluded.request_status,
         return_type = excluded.return_type, return_reason = excluded.return_reason, date = excluded.date,
         products = excluded.products, customer_name = excluded.customer_name, awbs = excluded.awbs,
         status_history = excluded.status_history, raw = excluded.raw, content_hash = excluded.content_hash,
-        updated_at = now(),
+        modified = excluded.modified, updated_at = now(),
         final_at = case when excluded.request_status in (4, 5, 7) then coalesce(r.final_at, now()) end
       where r.content_hash is distinct from excluded.content_hash
+        and (r.modified is null or excluded.modified is null or excluded.modified >= r.modified)
       returning (xmax = 0) as inserted
     )
-    select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from written`;
+    select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated,
+      (select n from stale) as stale from written`;
   const inserted = Number(row.inserted);
   const updated = Number(row.updated);
-  return { inserted, updated, unchanged: rmas.length - inserted - updated };
+  const stale = Number(row.stale);
+  return { inserted, updated, unchanged: rmas.length - inserted - updated - stale, stale };
 }
 
 /** The account's returns that are not final, oldest first (undated ones first). */

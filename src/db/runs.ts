@@ -18,6 +18,8 @@ export interface RunCounters {
   items_unchanged: number;
   items_deleted: number;
   items_failed: number;
+  /** Reads older (`modified`) than the stored record, not applied. */
+  items_stale: number;
   api_requests: number;
   rate_limit_waits: number;
 }
@@ -49,6 +51,7 @@ export function emptyCounters(): RunCounters {
     items_unchanged: 0,
     items_deleted: 0,
     items_failed: 0,
+    items_stale: 0,
     api_requests: 0,
     rate_limit_waits: 0,
   };
@@ -68,7 +71,7 @@ export async function saveProgress(sql: Sql, id: number, c: RunCounters, checkpo
     update emag_sync_runs set
       pages_done = ${c.pages_done}, pages_total = ${c.pages_total}, items_seen = ${c.items_seen},
       items_inserted = ${c.items_inserted}, items_updated = ${c.items_updated}, items_unchanged = ${c.items_unchanged},
-      items_deleted = ${c.items_deleted}, items_failed = ${c.items_failed}, api_requests = ${c.api_requests},
+      items_deleted = ${c.items_deleted}, items_failed = ${c.items_failed}, items_stale = ${c.items_stale}, api_requests = ${c.api_requests},
       rate_limit_waits = ${c.rate_limit_waits}, heartbeat_at = now(),
       checkpoint = coalesce(${checkpoint === undefined ? null : sql.json(checkpoint as never)}::jsonb, checkpoint)
     where id = ${id}`;

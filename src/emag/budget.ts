@@ -67,6 +67,7 @@ interface Waiter {
   since: number;
   signal?: AbortSignal;
   onAbort?: () => void;
+  priority: boolean;
 }
 
 /**
@@ -107,12 +108,16 @@ export class RateBudget {
     return this.#spacingMs;
   }
 
-  /** Waits for a slot; resolves with the ms waited. Rejects if `signal` aborts first or the budget is closed. */
-  take(signal?: AbortSignal): Promise<number> {
+  /**
+   * Waits for a slot; resolves with the ms waited. Rejects if `signal` aborts first or the budget is
+   * closed. A `priority` waiter (a callback's read) is served before every ordinary one, first come
+   * first served among its kind.
+   */
+  take(signal?: AbortSignal, opts: { priority?: boolean } = {}): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
     if (this.#closed) return Promise.reject(this.#closed);
     return new Promise((resolve, reject) => {
-      const entry: Waiter = { resolve, reject, since: performance.now(), signal };
+      const entry: Waiter = { resolve, reject, since: performance.now(), signal, priority: opts.priority === true };
       if (signal) {
         entry.onAbort = () => {
           const i = this.#queue.indexOf(entry);
@@ -124,7 +129,10 @@ export class RateBudget {
         };
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
-      this.#queue.push(entry);
+      if (entry.priority) {
+        const firstOrdinary = this.#queue.findIndex((w) => !w.priority);
+        this.#queue.splice(firstOrdinary < 0 ? this.#queue.length : firstOrdinary, 0, entry);
+      } else this.#queue.push(entry);
       this.#pump();
     });
   }

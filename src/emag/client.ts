@@ -24,6 +24,8 @@ export interface EmagClientOptions {
   backoffBaseMs?: number;
   /** Called after every attempt. */
   onCall?: (e: CallEvent) => void;
+  /** Take budget slots ahead of ordinary requests (the callback drain). @default false */
+  priority?: boolean;
 }
 
 /** Options of one call. */
@@ -32,6 +34,10 @@ export interface CallOptions {
   /** Safe to send again when the outcome is unknown. Reads are; most writes are not. @default true */
   idempotent?: boolean;
   signal?: AbortSignal;
+  /** Query parameters (GET routes such as `awb/read_pdf?emag_id=…`). */
+  query?: Record<string, string>;
+  /** Expect a file: a 200 answer of this content type is returned as bytes; eMAG's JSON errors still throw. */
+  binary?: string;
 }
 
 /** The `results` of a successful envelope, and its messages. */
@@ -80,7 +86,7 @@ export class EmagClient {
 
   constructor(opts: EmagClientOptions) {
     this.account = opts.account;
-    this.#opts = { timeoutMs: 30_000, maxRetries: 3, backoffCapMs: 30_000, backoffBaseMs: 500, ...opts };
+    this.#opts = { timeoutMs: 30_000, maxRetries: 3, backoffCapMs: 30_000, backoffBaseMs: 500, priority: false, ...opts };
     const auth = Buffer.from(`${opts.username}:${opts.password}`).toString('base64');
     this.#http = ky.create({
       prefixUrl: opts.baseUrl,
@@ -95,6 +101,16 @@ export class EmagClient {
   /** Reads `resource/read` with a filter/paging body and returns `results`. */
   async read<T = unknown>(resource: string, body: object = {}, signal?: AbortSignal): Promise<T> {
     return (await this.call<T>(resource, 'read', body, { signal })).results;
+  }
+
+  /**
+   * Downloads a file (`awb/read_pdf`): a GET with query parameters, under the budget and retries like
+   * a read. eMAG answers its errors on these routes as JSON with HTTP 200; they throw as usual.
+   */
+  async download(resource: string, action: string, query: Record<string, string>, contentType: string, signal?: AbortSignal): Promise<Buffer> {
+    const r = await this.call<unknown>(resource, action, undefined, { method: 'GET', query, binary: contentType, signal });
+    if (!Buffer.isBuffer(r.results)) throw this.#error('invalid_response', `answer is not a ${contentType} file`, resource, action, r.status);
+    return r.results;
   }
 
   /** `resource/count`: eMAG answers numbers as strings; this returns numbers. */
@@ -132,7 +148,7 @@ export class EmagClient {
   }
 
   async #attempt<T>(resource: string, action: string, body: unknown, opts: CallOptions, attempt: number): Promise<EmagResult<T>> {
-    const waitedMs = await this.#opts.budget.for(resource).take(opts.signal);
+    const waitedMs = await this.#opts.budget.for(resource).take(opts.signal, { priority: this.#opts.priority });
     const started = performance.now();
     let status = 0;
     let kind: EmagErrorKind | null = null;
@@ -143,6 +159,7 @@ export class EmagClient {
         response = await this.#http(path, {
           method: opts.method ?? 'POST',
           body: body === undefined || opts.method === 'GET' ? undefined : JSON.stringify(body),
+          searchParams: opts.query,
           signal: opts.signal,
         });
       } catch (err) {
@@ -153,6 +170,10 @@ export class EmagClient {
         throw this.#error(kind, kind === 'timeout' ? `no answer within ${this.#opts.timeoutMs} ms` : `network error: ${cause ?? e.message}`, resource, action, null);
       }
       status = response.status;
+      if (opts.binary && status === 200 && (response.headers.get('content-type') ?? '').toLowerCase().startsWith(opts.binary)) {
+        const bytes = Buffer.from(await withTimeout(response.arrayBuffer(), this.#opts.timeoutMs));
+        return { results: bytes as T, messages: [], status };
+      }
       let text: string;
       try {
         // ky's timeout covers the headers; a body that stalls or breaks off is the same failure.

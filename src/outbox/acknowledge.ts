@@ -29,8 +29,24 @@ async function currentStatus(ctx: OutboxContext, orderId: number): Promise<numbe
   return order ? Number(order.status) : null;
 }
 
-/** Acknowledges one order (once, through the ledger) and re-reads it. */
-export async function acknowledgeOrder(ctx: OutboxContext, orderId: number): Promise<AckResult> {
+/**
+ * Acknowledges one order (once, through the ledger) and re-reads it. The acknowledge stream, the
+ * callbacks drain and the outbox may reach one order at the same moment; an account is synced by one
+ * process only, so joining the attempt in flight makes it once.
+ */
+export function acknowledgeOrder(ctx: OutboxContext, orderId: number): Promise<AckResult> {
+  const key = `${ctx.account.name}/${orderId}`;
+  const running = inFlight.get(key);
+  if (running) return running;
+  const attempt = acknowledgeOnce(ctx, orderId).finally(() => inFlight.delete(key));
+  inFlight.set(key, attempt);
+  return attempt;
+}
+
+/** Acknowledgements in flight in this process, by account/order. */
+const inFlight = new Map<string, Promise<AckResult>>();
+
+async function acknowledgeOnce(ctx: OutboxContext, orderId: number): Promise<AckResult> {
   const { sql, account, client, signal } = ctx;
   const prior = await ackState(sql, account.name, orderId);
   if (prior === 'done') return { state: 'done' };
@@ -48,6 +64,13 @@ export async function acknowledgeOrder(ctx: OutboxContext, orderId: number): Pro
     await client.call('order', `acknowledge/${orderId}`, {}, { idempotent: false, signal });
   } catch (err) {
     if (!(err instanceof EmagError) || err.kind !== 'rejected') throw err;
+    // eMAG's answer when the order is acknowledged already (an earlier call whose answer was lost, or
+    // another integration): done, never retried — a retry loop on it would never end.
+    if (/already in progress/i.test([err.message, ...err.messages].join(' '))) {
+      await markAckEnded(sql, account.name, orderId, 'done');
+      await currentStatus(ctx, orderId);
+      return { state: 'done' };
+    }
     // Refused (e.g. cancelled meanwhile): store what the order is now.
     const cancelled = (await currentStatus(ctx, orderId)) === 0;
     await markAckEnded(sql, account.name, orderId, cancelled ? 'skipped' : 'failed', err.message);

@@ -10,6 +10,8 @@ import { mirroredPrices } from '../db/offers.ts';
 import { mirroredOrder } from '../db/orders.ts';
 import { mirroredRmaStatus } from '../db/rmas.ts';
 import { ATTACHMENT_TYPES, CANCELLATION_REASONS, orderMoveAllowed, rmaMoveAllowed } from '../emag/rules.ts';
+import { type AwbRequest, validateAwb } from './awb.ts';
+import { InvalidCommand, NotMirrored } from './invalid.ts';
 
 /** The offer fields an `offer_update` may change (offer/save, API 4.4.9). */
 export const OFFER_FIELDS = ['sale_price', 'recommended_price', 'min_sale_price', 'max_sale_price', 'status', 'handling_time', 'vat_id'] as const;
@@ -23,6 +25,7 @@ const KEYS: Record<CommandKind, { required: string[]; optional: string[] }> = {
   order_status: { required: ['order_id', 'status'], optional: [] },
   invoice_attach: { required: ['order_id', 'url', 'name'], optional: ['type'] },
   rma_status: { required: ['emag_id', 'request_status'], optional: [] },
+  awb_create: { required: ['order_id', 'parcels', 'envelopes', 'weight'], optional: ['cod', 'courier_account_id', 'sender_address_id', 'observation', 'sender', 'additional'] },
 };
 
 /** A command that passed validation, with what execution needs from the mirror. */
@@ -32,12 +35,10 @@ export type ValidCommand =
   | { kind: 'order_cancel'; orderId: number; reason: number }
   | { kind: 'order_status'; orderId: number; status: number }
   | { kind: 'invoice_attach'; orderId: number; url: string; name: string; type: number; orderType: number }
-  | { kind: 'rma_status'; emagId: number; requestStatus: number };
+  | { kind: 'rma_status'; emagId: number; requestStatus: number }
+  | { kind: 'awb_create'; awb: AwbRequest };
 
-/** Why a command was refused. */
-export class InvalidCommand extends Error {
-  override name = 'InvalidCommand';
-}
+export { InvalidCommand, NotMirrored } from './invalid.ts';
 
 function wholeNumber(v: unknown, what: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -129,12 +130,14 @@ export async function validateCommand(db: Db, cmd: Pick<CommandRow, 'account' | 
       const emagId = wholeNumber(p.emag_id, 'emag_id', 1, Number.MAX_SAFE_INTEGER);
       const requestStatus = wholeNumber(p.request_status, 'request_status', 1, 7);
       const rma = await mirroredRmaStatus(db, cmd.account, emagId);
-      if (!rma) throw new InvalidCommand(`return ${emagId} is not in the mirror of ${cmd.account}`);
+      if (!rma) throw new NotMirrored('return', emagId, `return ${emagId} is not in the mirror of ${cmd.account}`);
       if (rma.request_status !== null && !rmaMoveAllowed(rma.request_status, requestStatus)) {
         throw new InvalidCommand(`return ${emagId} cannot move from status ${rma.request_status} to ${requestStatus}`);
       }
       return { kind, emagId, requestStatus };
     }
+    case 'awb_create':
+      return { kind, awb: await validateAwb(db, cmd.account, p) };
   }
 }
 
@@ -146,7 +149,7 @@ async function offerInMirror(db: Db, account: string, id: number) {
 
 async function orderInMirror(db: Db, account: string, id: number, sellerFulfilledOnly = true) {
   const row = await mirroredOrder(db, account, id);
-  if (!row) throw new InvalidCommand(`order ${id} is not in the mirror of ${account}`);
+  if (!row) throw new NotMirrored('order', id, `order ${id} is not in the mirror of ${account}`);
   if (sellerFulfilledOnly && row.type !== null && row.type !== 3) throw new InvalidCommand(`order ${id} is fulfilled by eMAG (type ${row.type}); only seller-fulfilled orders can be changed`);
   return row;
 }

@@ -2,10 +2,12 @@
  * One simulated seller account: credentials, its offers, orders and returns, and the mutators
  * tests and the demo use to change data between runs. Data is exposed exactly as it is served.
  */
+import { type AWB_STATUSES, type AwbRecord, Awbs } from './awbs.ts';
+import type { CallbackNotifier } from './callbacks.ts';
 import { Catalog } from './catalog.ts';
 import type { OfferRecord } from './offer-record.ts';
 import type { OrderRecord } from './order-record.ts';
-import { OrderBook } from './orders.ts';
+import { type Notify, OrderBook } from './orders.ts';
 import { Returns, type RmaRecord } from './returns.ts';
 import type { Clock } from './time.ts';
 
@@ -49,13 +51,15 @@ export class SandboxAccount {
   readonly orderBook: OrderBook;
   /** Return requests and their routes. */
   readonly returns: Returns;
+  /** AWBs (shipping labels) and their routes. */
+  readonly awbBook: Awbs;
   readonly #clock: Clock;
 
   /**
    * Generates the account's data; `index` is its position in the options (seeds its data) and
-   * history is dated back from `epoch`.
+   * history is dated back from `epoch`. Callbacks go out through `callbacks`, when given.
    */
-  constructor(spec: SandboxAccountSpec, index: number, seed: number, sharedSkus: number, clock: Clock, epoch: number) {
+  constructor(spec: SandboxAccountSpec, index: number, seed: number, sharedSkus: number, clock: Clock, epoch: number, callbacks?: CallbackNotifier) {
     this.name = spec.name;
     this.username = spec.username;
     this.password = spec.password;
@@ -66,13 +70,10 @@ export class SandboxAccount {
     const historyDays = spec.orderHistoryDays ?? 120;
     this.catalog = new Catalog(seed, index, spec.offers, sharedSkus);
     const common = { seed, account: index, historyDays, type: this.orderType, epoch };
-    this.orderBook = new OrderBook({ ...common, orders: spec.orders ?? 0 }, this.catalog, now);
-    this.returns = new Returns(
-      { ...common, rmas: spec.rmas ?? 0 },
-      this.catalog,
-      this.orderBook,
-      now,
-    );
+    const notify: Notify = (event, params, repeatWhile) => callbacks?.notify(spec.name, event, params, repeatWhile);
+    this.orderBook = new OrderBook({ ...common, orders: spec.orders ?? 0 }, this.catalog, now, notify);
+    this.returns = new Returns({ ...common, rmas: spec.rmas ?? 0 }, this.catalog, this.orderBook, now, notify);
+    this.awbBook = new Awbs(index, this.orderBook, this.returns, now, notify);
   }
 
   /** Every offer as an unfiltered product_offer/read serves it, in id order (built on each call). */
@@ -158,6 +159,16 @@ export class SandboxAccount {
   /** Moves a return request to `status`; throws on a move eMAG does not allow. */
   advanceRma(emagId: number, status: number): void {
     this.returns.advanceRma(emagId, status);
+  }
+
+  /** Every AWB issued through awb/save, oldest first (live objects). */
+  get awbs(): AwbRecord[] {
+    return this.awbBook.awbs;
+  }
+
+  /** Moves an AWB to a delivery status (NEW, PKP, TRN, DLV, RTN) and sends the AWB callback. */
+  advanceAwb(emagId: number, code: keyof typeof AWB_STATUSES): void {
+    this.awbBook.advance(emagId, code);
   }
 
   /** The sandbox's current time. */

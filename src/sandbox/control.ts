@@ -1,9 +1,10 @@
 /**
  * The `/_sandbox/` endpoints the CLI and the demo drive the sandbox with: read the request log and
- * the limit violations, queue faults, set latency, mutate account data. No auth, not rate limited,
+ * the limit violations, queue faults, set latency, set callback URLs, mutate account data. No auth, not rate limited,
  * not logged.
  */
 import type { SandboxAccount } from './account.ts';
+import type { CallbackSpec } from './callbacks.ts';
 import { FAULT_KINDS, type FaultSpec } from './faults.ts';
 import { windowViolations, type Limits } from './limits.ts';
 import { plain, type Reply } from './reply.ts';
@@ -16,6 +17,7 @@ export interface ControlTarget {
   fault(f: FaultSpec): void;
   clearFaults(): void;
   setLatency(ms: number): void;
+  setCallbacks(account: string, spec: CallbackSpec | null): void;
 }
 
 const MUTATIONS = ['changePrices', 'addOffers', 'removeOffers', 'addOrders', 'addRmas'] as const;
@@ -54,6 +56,21 @@ export function control(target: ControlTarget, method: string, url: URL, body: u
       const ms = Number(b.ms);
       if (!Number.isFinite(ms) || ms < 0) return plain({ error: 'ms must be a non-negative number' }, 400);
       target.setLatency(ms);
+      return plain({ ok: true });
+    }
+    case 'POST /_sandbox/callbacks': {
+      if (!target.accounts.has(String(b.account))) return plain({ error: `unknown account ${String(b.account)}` }, 404);
+      const repeatMs = b.repeatMs === undefined ? undefined : Number(b.repeatMs);
+      if (repeatMs !== undefined && (!Number.isFinite(repeatMs) || repeatMs < 10)) return plain({ error: 'repeatMs must be a number ≥ 10' }, 400);
+      if (b.url === null) {
+        target.setCallbacks(String(b.account), null);
+        return plain({ ok: true });
+      }
+      try {
+        target.setCallbacks(String(b.account), { url: String(b.url), repeatMs });
+      } catch {
+        return plain({ error: 'url must be an absolute URL' }, 400);
+      }
       return plain({ ok: true });
     }
     case 'POST /_sandbox/mutate': {

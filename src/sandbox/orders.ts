@@ -2,6 +2,7 @@
  * One account's orders: generated history, the mutators tests use, and the order routes
  * (read, count, acknowledge, save, attachments/save) with eMAG's filters and status matrix.
  */
+import type { CallbackEvent } from './callbacks.ts';
 import type { Catalog } from './catalog.ts';
 import { readWindow, type Window } from './dates.ts';
 import { cancellationReason, orderRecord, type OrderRecord } from './order-record.ts';
@@ -40,6 +41,9 @@ const MOVES: Readonly<Record<number, readonly number[]>> = {
   5: [5],
 };
 
+/** Sends one of the account's callbacks; `repeatWhile` makes it repeat while it holds. */
+export type Notify = (event: CallbackEvent, params: Record<string, number>, repeatWhile?: () => boolean) => void;
+
 const floorSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
 
 /** Orders and their behaviour for one account. */
@@ -50,16 +54,18 @@ export class OrderBook {
   readonly #spec: OrderBookSpec;
   readonly #catalog: Catalog;
   readonly #now: () => number;
+  readonly #notify: Notify;
   #nextId: number;
   #nextLine: number;
   /** Ids passed to order/acknowledge, in call order, whether or not the call succeeded. */
   readonly acknowledgements: number[] = [];
 
-  /** Generates the order history, spread over the last `historyDays` days. */
-  constructor(spec: OrderBookSpec, catalog: Catalog, now: () => number) {
+  /** Generates the order history, spread over the last `historyDays` days; `notify` sends callbacks. */
+  constructor(spec: OrderBookSpec, catalog: Catalog, now: () => number, notify: Notify = () => {}) {
     this.#spec = spec;
     this.#catalog = catalog;
     this.#now = now;
+    this.#notify = notify;
     this.#rng = new Random(mixSeed(spec.seed, spec.account, 0x0dde));
     this.#nextId = 400_000_000 + spec.account * 10_000_000 + this.#rng.int(1, 9999);
     this.#nextLine = 100_000_000 + spec.account * 10_000_000;
@@ -80,8 +86,21 @@ export class OrderBook {
   addOrders(n: number, opts: { status?: number; modified?: Date } = {}): number[] {
     const at = floorSecond(opts.modified?.getTime() ?? this.#now());
     const ids: number[] = [];
-    for (let k = 0; k < n; k++) ids.push(this.#create(opts.status ?? 1, at, at).record.id as number);
+    for (let k = 0; k < n; k++) {
+      const { record } = this.#create(opts.status ?? 1, at, at);
+      ids.push(record.id as number);
+      // eMAG calls the new-order URL, and again until the order is acknowledged (§5.2).
+      if (record.status === 1) this.#notify('order', { order_id: record.id as number }, () => record.status === 1);
+    }
     return ids;
+  }
+
+  /** The first AWB of an order in progress or prepared finalizes it (§5.2). */
+  finalizeByAwb(id: number): void {
+    const e = this.#get(id);
+    if (e.record.status !== 2 && e.record.status !== 3) return;
+    e.record.status = 4;
+    this.#touch(e);
   }
 
   /** Sets an order's status as eMAG staff or the customer would, bumping `modified`. */
@@ -91,6 +110,7 @@ export class OrderBook {
     if (status !== 0) delete e.record.reason_cancellation;
     else if (!e.record.reason_cancellation) e.record.reason_cancellation = cancellationReason(2);
     this.#touch(e, opts.modified?.getTime());
+    if (status === 0) this.#notify('cancellation', { order_id: id });
   }
 
   /** Cancels an order with a reason id (see CANCELLATION_REASONS). */
@@ -99,6 +119,7 @@ export class OrderBook {
     e.record.status = 0;
     e.record.reason_cancellation = cancellationReason(reasonId);
     this.#touch(e);
+    this.#notify('cancellation', { order_id: id });
   }
 
   /** `order/read`. */
@@ -123,6 +144,8 @@ export class OrderBook {
     const e = this.#byId.get(id);
     if (!e) return fail(`Order ${id} does not exist.`);
     if (e.record.type !== 3) return fail('Order acknowledge is available only for orders fulfilled by the seller.');
+    // eMAG's answer to a second acknowledgement (perhaps after a lost answer): the order is acknowledged.
+    if (e.record.status === 2) return fail('Order is already in progress.', 400);
     if (e.record.status !== 1) return fail(`Order ${id} cannot be acknowledged: its status is ${e.record.status}, not 1 (new).`);
     e.record.status = 2;
     this.#touch(e);
@@ -191,6 +214,7 @@ export class OrderBook {
     if (o.is_storno !== undefined) e.record.is_storno = o.is_storno === true || o.is_storno === 1;
     e.record.status = to;
     this.#touch(e);
+    if (to === 0 && from !== 0) this.#notify('cancellation', { order_id: id });
     return null;
   }
 

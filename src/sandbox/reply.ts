@@ -7,9 +7,9 @@
 export interface Reply {
   /** HTTP status. */
   status: number;
-  /** A JSON value, or a raw string (HTML pages, truncated JSON). */
+  /** A JSON value, or a raw string (HTML pages, truncated JSON) or Buffer (PDF labels). */
   body: unknown;
-  /** Content type when `body` is a raw string; JSON otherwise. */
+  /** Content type when `body` is a raw string or Buffer; JSON otherwise. */
   contentType?: string;
   /** Extra headers. */
   headers?: Record<string, string>;
@@ -33,8 +33,8 @@ export function plain(body: unknown, status = 200): Reply {
   return { status, body };
 }
 
-/** A raw text body, e.g. an HTML error page from a proxy. */
-export function raw(body: string, status: number, contentType: string): Reply {
+/** A raw body, e.g. an HTML error page from a proxy or a PDF label. */
+export function raw(body: string | Buffer, status: number, contentType: string): Reply {
   return { status, body, contentType };
 }
 
@@ -46,6 +46,8 @@ export interface RouteInput {
   id: string | null;
   /** The HTTP method. */
   method: string;
+  /** The URL's query (GET routes like `awb/read_pdf?emag_id=…` take their parameters there). */
+  query: URLSearchParams;
 }
 
 /** The body as a filter object; lists and scalars become `{}` so reads never crash on them. */

@@ -4,7 +4,7 @@
  */
 import type { Catalog } from './catalog.ts';
 import { productContent } from './offer-record.ts';
-import type { OrderBook } from './orders.ts';
+import type { Notify, OrderBook } from './orders.ts';
 import { countReply, isReply, matchesOneOf, readPage, slicePage } from './paging.ts';
 import { mixSeed, Random } from './random.ts';
 import { entities, fail, filters, ok, type Reply, type RouteInput } from './reply.ts';
@@ -38,6 +38,9 @@ const TRAILS: Readonly<Record<number, readonly number[]>> = {
   7: [2, 3, 6, 7],
 };
 
+/** Statuses eMAG sends the return callback for (§1.6: new, acknowledged, received). */
+const NOTIFIED: readonly number[] = [2, 3, 6];
+
 /** Leaf ids of the return-reason tree (reference/rma-return-reasons-ro.tsv). */
 const REASONS = [39, 43, 44, 45, 50, 51, 52, 55, 57, 58, 98, 99];
 
@@ -68,12 +71,14 @@ export class Returns {
   readonly #catalog: Catalog;
   readonly #orders: OrderBook;
   readonly #now: () => number;
+  readonly #notify: Notify;
   #nextId: number;
   #nextLine: number;
 
-  /** Generates `spec.rmas` requests over the history, referencing the account's orders. */
-  constructor(spec: ReturnsSpec, catalog: Catalog, orders: OrderBook, now: () => number) {
+  /** Generates `spec.rmas` requests over the history, referencing the account's orders; `notify` sends callbacks. */
+  constructor(spec: ReturnsSpec, catalog: Catalog, orders: OrderBook, now: () => number, notify: Notify = () => {}) {
     this.#spec = spec;
+    this.#notify = notify;
     this.#catalog = catalog;
     this.#orders = orders;
     this.#now = now;
@@ -101,7 +106,11 @@ export class Returns {
   addRmas(n: number): number[] {
     const at = Math.floor(this.#now() / 1000) * 1000;
     const settled = this.#settledOrders();
-    return Array.from({ length: n }, () => this.#create(at, 2, at, settled).record.emag_id as number);
+    return Array.from({ length: n }, () => {
+      const { record } = this.#create(at, 2, at, settled);
+      this.#notify('return', { emag_id: record.emag_id as number, order_id: record.order_id as number });
+      return record.emag_id as number;
+    });
   }
 
   /** Moves a request to `status` as the customer or eMAG would; throws on a move §7.2 forbids. */
@@ -181,6 +190,7 @@ export class Returns {
     if (status === 3 && !(e.record.awbs as unknown[]).length) {
       (e.record.awbs as unknown[]).push({ reservation_id: this.#rng.int(4_000_000, 9_999_999) });
     }
+    if (NOTIFIED.includes(status)) this.#notify('return', { emag_id: e.record.emag_id as number, order_id: e.record.order_id as number });
   }
 
   /** Finalized and returned orders: the ones customers return products from. */

@@ -3,7 +3,7 @@
  * resource, action and trailing id (`order/acknowledge/123`, `offer_stock/55`).
  */
 import type { SandboxAccount } from './account.ts';
-import { readCourierAccounts, readHandlingTime, readVat } from './reference.ts';
+import { readAddresses, readCourierAccounts, readHandlingTime, readVat } from './reference.ts';
 import type { Reply, RouteInput } from './reply.ts';
 
 /** A route handler. */
@@ -45,6 +45,10 @@ export const ROUTES: Readonly<Record<string, Handler>> = {
   'vat/read': () => readVat(),
   'handling_time/read': () => readHandlingTime(),
   'courier_accounts/read': () => readCourierAccounts(),
+  'addresses/read': () => readAddresses(),
+  'awb/save': (a, i) => a.awbBook.save(i),
+  'awb/read': (a, i) => a.awbBook.read(i),
+  'awb/read_pdf': (a, i) => a.awbBook.readPdf(i),
 };
 
 /** The handler for a path and method, or null when eMAG would answer "Invalid URL". */
@@ -55,5 +59,7 @@ export function findRoute(path: ApiPath, method: string): Handler | null {
   // offer_stock is the one REST-style route: PATCH only. Everything else is POST (GET tolerated).
   if (key === 'offer_stock') return method === 'PATCH' && path.id ? handler : null;
   if (key === 'order/acknowledge' && !path.id) return null;
+  // The label download is a GET with its parameters in the query (§6.3).
+  if (key === 'awb/read_pdf') return method === 'GET' || method === 'POST' ? handler : null;
   return method === 'POST' || method === 'GET' ? handler : null;
 }

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SandboxAccount, type SandboxAccountSpec } from './account.ts';
+import { type CallbackLogEntry, CallbackNotifier, type CallbackSpec } from './callbacks.ts';
 import { control } from './control.ts';
 import { FaultQueue, faultReply, invalidIp, rateLimited, type FaultKind, type FaultSpec } from './faults.ts';
 import { EMAG_LIMITS, groupOf, RateLimiter, type LimitGroup, type Limits } from './limits.ts';
@@ -15,6 +16,8 @@ import { Clock } from './time.ts';
 
 // The sandbox's public surface: callers import everything from this file.
 export { SandboxAccount, type SandboxAccountSpec } from './account.ts';
+export { AWB_STATUSES, type AwbRecord } from './awbs.ts';
+export { CALLBACK_EVENTS, type CallbackEvent, type CallbackLogEntry, type CallbackSpec } from './callbacks.ts';
 export type { FaultKind, FaultSpec } from './faults.ts';
 export { EMAG_LIMITS, windowViolations, type Limits, type Violation } from './limits.ts';
 export { formatLocal, parseLocal } from './time.ts';
@@ -39,6 +42,8 @@ export interface SandboxOptions {
   limits?: Limits;
   /** False lifts the limits (ingest benchmarks); requests are still logged. @default true */
   enforceLimits?: boolean;
+  /** Callback URLs per account name (see `setCallbacks`). @default none */
+  callbacks?: Record<string, CallbackSpec>;
 }
 
 /** One API request as the sandbox saw it. */
@@ -69,8 +74,14 @@ export interface Sandbox {
   url: string;
   /** Every API request in arrival order, including 401, 429 and faulted ones. */
   log: RequestLogEntry[];
+  /** Every callback the sandbox sent, in order, with the status answered. */
+  callbacks: CallbackLogEntry[];
+  /** Callbacks in flight plus repeats scheduled (0 when no new order awaits acknowledgement). */
+  pendingCallbacks(): number;
   /** An account's data and mutators; throws for an unknown name. */
   account(name: string): SandboxAccount;
+  /** Where an account's callbacks go from now on; null turns them off. */
+  setCallbacks(account: string, spec: CallbackSpec | null): void;
   /** Sets the latency added to every API response from now on. */
   setLatency(ms: number): void;
   /** Shifts the sandbox clock (order/RMA dates, date filters) by `ms` from real time. */
@@ -96,8 +107,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const seed = opts.seed ?? 1;
   const accounts = new Map<string, SandboxAccount>();
   const byUser = new Map<string, SandboxAccount>();
+  const notifier = new CallbackNotifier(() => clock.now());
+  for (const [name, spec] of Object.entries(opts.callbacks ?? {})) notifier.configure(name, spec);
   for (const [i, spec] of opts.accounts.entries()) {
-    const account = new SandboxAccount(spec, i, seed, opts.sharedSkus ?? 0, clock, opts.epoch?.getTime() ?? clock.now());
+    const account = new SandboxAccount(spec, i, seed, opts.sharedSkus ?? 0, clock, opts.epoch?.getTime() ?? clock.now(), notifier);
     accounts.set(spec.name, account);
     byUser.set(spec.username, account);
   }
@@ -111,11 +124,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const send = (res: ServerResponse, reply: Reply, delay: number): void => {
     const write = (): void => {
       if (res.destroyed) return;
-      const isText = typeof reply.body === 'string';
-      const payload = reply.status === 204 ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
+      const isRaw = typeof reply.body === 'string' || Buffer.isBuffer(reply.body);
+      const payload = reply.status === 204 ? '' : isRaw ? (reply.body as string | Buffer) : JSON.stringify(reply.body);
       res.writeHead(reply.status, {
         ...reply.headers,
-        'Content-Type': isText ? (reply.contentType ?? 'text/plain') : 'application/json',
+        'Content-Type': isRaw ? (reply.contentType ?? 'text/plain') : 'application/json',
         'Content-Length': Buffer.byteLength(payload),
       });
       res.end(payload);
@@ -191,7 +204,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       body
         .then((parsed) => {
           if (isWrite) entry.body = parsed;
-          route(parsed, path, method, account as SandboxAccount);
+          route(parsed, path, method, url.searchParams, account as SandboxAccount);
         })
         .catch(crash);
       return;
@@ -204,7 +217,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     body
       .then((parsed) => {
         if (isWrite) entry.body = parsed;
-        const reply = route(parsed, path, method, account as SandboxAccount);
+        const reply = route(parsed, path, method, url.searchParams, account as SandboxAccount);
         answer({ ...reply, headers: { ...rateHeaders, ...reply.headers } });
       })
       .catch(crash);
@@ -216,6 +229,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     accounts,
     fault: (f: FaultSpec) => faults.add(f),
     clearFaults: () => faults.clear(),
+    setCallbacks: (account: string, spec: CallbackSpec | null) => notifier.configure(account, spec),
     setLatency: (ms: number) => {
       latency = ms;
     },
@@ -261,6 +275,12 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   return {
     url: `http://${host}:${port}${BASE}`,
     log,
+    callbacks: notifier.log,
+    pendingCallbacks: () => notifier.pending,
+    setCallbacks(account, spec) {
+      if (!accounts.has(account)) throw new Error(`no sandbox account named ${account}`);
+      notifier.configure(account, spec);
+    },
     account(name) {
       const account = accounts.get(name);
       if (!account) throw new Error(`no sandbox account named ${name}`);
@@ -279,6 +299,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       faults.clear();
     },
     close() {
+      notifier.close();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       return new Promise<void>((resolve) => {
@@ -291,13 +312,13 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
 }
 
 /** Runs the route for a parsed body, turning every failure into an eMAG-style answer. */
-function route(parsed: unknown, path: ApiPath, method: string, account: SandboxAccount): Reply {
+function route(parsed: unknown, path: ApiPath, method: string, query: URLSearchParams, account: SandboxAccount): Reply {
   if (parsed instanceof BodyError) return fail(parsed.message, parsed.status);
   const handler = findRoute(path, method);
   if (!handler) return fail('Invalid URL', 404);
   if (countVars(parsed, MAX_INPUT_VARS) > MAX_INPUT_VARS) return fail(`Maximum input vars of ${MAX_INPUT_VARS} exceeded`);
   try {
-    return handler(account, { body: parsed, id: path.id, method });
+    return handler(account, { body: parsed, id: path.id, method, query });
   } catch (err) {
     return fail(`Internal error: ${(err as Error).message}`, 500);
   }

@@ -9,6 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { coerceError } from '../errors.ts';
+import { CALLBACK_PREFIX, type CallbackReply } from './callbacks/handler.ts';
+import { writeCallbackReply } from './callbacks/listener.ts';
 import type { StatusContext } from './context.ts';
 import { EventHub } from './events.ts';
 import { ControlGuard } from './guard.ts';
@@ -95,13 +97,27 @@ function routeTable(ctx: RouteContext): Route[] {
   ];
 }
 
+/** The callback routes, when the status server serves them (no EMAG_CALLBACK_PORT). */
+type CallbackRoutes = (req: IncomingMessage, url: URL) => Promise<CallbackReply>;
+
 /** Starts the server on `ctx.config.host`:`ctx.config.port` (port 0 picks a free one). */
-export async function startStatusServer(ctx: StatusContext): Promise<StatusServer> {
+export async function startStatusServer(ctx: StatusContext, opts: { callbacks?: CallbackRoutes } = {}): Promise<StatusServer> {
   const routeCtx: RouteContext = { ...ctx, snapshots: snapshotsFor(ctx), guard: new ControlGuard(ctx.config.adminToken), events: { open: () => null, close() {} } };
   // The hub reads the status through the same context it is part of.
   routeCtx.events = new EventHub(routeCtx);
   const routes = routeTable(routeCtx);
   const server = createServer({ keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 15_000 }, (req, res) => {
+    // eMAG's callbacks come through a reverse proxy under the public host name, so they skip the Host
+    // check; the token (and the source allowlist) guard them instead.
+    if (opts.callbacks && req.url?.startsWith(CALLBACK_PREFIX)) {
+      req.resume();
+      const url = new URL(req.url, 'http://status.invalid');
+      void opts.callbacks(req, url).then(
+        (reply) => writeCallbackReply(req, res, reply),
+        () => writeCallbackReply(req, res, { status: 500, body: '', headers: {} }),
+      );
+      return;
+    }
     void respond(ctx, routes, req, res);
   });
   server.on('clientError', answerClientError);

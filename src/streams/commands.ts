@@ -6,8 +6,10 @@
  */
 import { type CommandOutcome, type CommandRow, claimCommands, failUnknownAccounts, finishCommand } from '../db/commands.ts';
 import { coerceError } from '../errors.ts';
+import { sendAwb } from '../outbox/awb.ts';
 import { screenConflicts, sendAttachment, sendOfferBatch, sendOrderChange, sendRmaStatus, sendStock } from '../outbox/execute.ts';
-import { InvalidCommand, type ValidCommand, validateCommand } from '../outbox/validate.ts';
+import { fetchTarget } from '../outbox/refresh.ts';
+import { InvalidCommand, NotMirrored, type ValidCommand, validateCommand } from '../outbox/validate.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
 /** Commands claimed at a time. */
@@ -19,6 +21,25 @@ const MAX_CLAIMS = 25;
 const PROCESS_STARTED = new Date();
 
 type Item<K extends ValidCommand['kind']> = { cmd: CommandRow; v: Extract<ValidCommand, { kind: K }> };
+
+/**
+ * Validates a command; when its order or return is not mirrored yet (it arrived after the last
+ * run), reads it from eMAG by id first. Fails only when eMAG does not know it either.
+ */
+async function validateMirroring(ctx: StreamContext, cmd: CommandRow): Promise<ValidCommand> {
+  try {
+    return await validateCommand(ctx.sql, cmd);
+  } catch (err) {
+    if (!(err instanceof NotMirrored)) throw err;
+    if (!(await fetchTarget(ctx, err.target, err.id))) throw new InvalidCommand(`${err.message}, and eMAG does not know it either`);
+    try {
+      return await validateCommand(ctx.sql, cmd);
+    } catch (again) {
+      if (again instanceof NotMirrored) throw new InvalidCommand(`${again.message}: eMAG's record could not be stored (see emag_quarantine)`);
+      throw again;
+    }
+  }
+}
 
 /** Drains the account's outbox once. */
 export function commandsStream(opts: { claimant?: string } = {}) {
@@ -47,7 +68,7 @@ export function commandsStream(opts: { claimant?: string } = {}) {
       const others: Array<{ cmd: CommandRow; v: ValidCommand }> = [];
       for (const cmd of claimed) {
         try {
-          const v = await validateCommand(sql, cmd);
+          const v = await validateMirroring(ctx, cmd);
           if (v.kind === 'stock_update') stock.push({ cmd, v });
           else if (v.kind === 'offer_update') offers.push({ cmd, v });
           else others.push({ cmd, v });
@@ -77,6 +98,7 @@ export function commandsStream(opts: { claimant?: string } = {}) {
           if (v.kind === 'order_cancel' || v.kind === 'order_status') await settle(cmd, await sendOrderChange(ctx, cmd, v));
           else if (v.kind === 'invoice_attach') await settle(cmd, await sendAttachment(ctx, cmd, v));
           else if (v.kind === 'rma_status') await settle(cmd, await sendRmaStatus(ctx, cmd, v));
+          else if (v.kind === 'awb_create') await settle(cmd, await sendAwb(ctx, cmd, v.awb));
         }
       } catch (err) {
         // eMAG unreachable, rate limited beyond retries, or the daemon stopping: back to the queue.

@@ -4,6 +4,7 @@
  */
 import type { Stream } from '../config.ts';
 import { acknowledgeStream } from './acknowledge.ts';
+import { callbacksStream } from './callbacks.ts';
 import { commandsStream } from './commands.ts';
 import { type OfferFilters, offersStream } from './offers.ts';
 import { ordersStream } from './orders.ts';
@@ -78,6 +79,7 @@ export const STREAMS_SPEC: Record<Stream, StreamSpec> = {
   rma: { fn: rmaStream(), defaultMode: 'incremental', nightlyFull: false },
   reference: { fn: referenceStream(), defaultMode: 'full', nightlyFull: false },
   commands: { fn: commandsStream(), defaultMode: 'incremental', nightlyFull: false },
+  callbacks: { fn: callbacksStream(), defaultMode: 'incremental', nightlyFull: false },
 };
 
 /** The stream names, in the order `--stream all` runs them. */

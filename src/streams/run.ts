@@ -129,12 +129,14 @@ export class RunHandle {
   }
 
   /** Adds a stored page to the counters: `seen` records read, and what the write did with them. */
-  count(seen: number, c: { inserted: number; updated: number; unchanged: number; deleted?: number }): void {
+  count(seen: number, c: { inserted: number; updated: number; unchanged: number; deleted?: number; stale?: number }): void {
     this.counters.items_seen += seen;
     this.counters.items_inserted += c.inserted;
     this.counters.items_updated += c.updated;
     this.counters.items_unchanged += c.unchanged;
     this.counters.items_deleted += c.deleted ?? 0;
+    // Reads older than the stored record, not applied (no stale overwrite).
+    this.counters.items_stale += c.stale ?? 0;
   }
 
   /** Waits for pending progress writes. */
@@ -201,6 +203,8 @@ export async function executeRun(
     budget,
     timeoutMs: config.apiTimeoutMs,
     maxRetries: config.maxRetries,
+    // A callback's read goes ahead of scans waiting for the same budget.
+    priority: stream === 'callbacks',
     onCall: (e) => {
       run.counters.api_requests++;
       if (e.waitedMs > 5) run.counters.rate_limit_waits++;
@@ -267,6 +271,7 @@ export async function executeRun(
     unchanged: c.items_unchanged,
     deleted: c.items_deleted,
     failed: c.items_failed,
+    ...(c.items_stale > 0 ? { stale: c.items_stale } : {}),
     apiRequests: c.api_requests,
     rateLimitWaits: c.rate_limit_waits,
     ...(error ? { error } : {}),
