@@ -278,18 +278,7 @@ describe('control routes: authentication', () => {
   });
 
   it('slows an address down with 429 after 10 failures in a minute, even with the right token then', async () => {
-    const fresh = await startStatusServer({
-      sql: db.sql,
-      config,
-      metrics,
-      scheduler,
-      log: createLogger('silent'),
-      startedAt: new Date(),
-      version: 'test',
-      database: { where: 'test', embedded: false },
-      ownedAccounts: () => ['main'],
-      alerts,
-    });
+    const fresh = await startStatusServer(mainOnlyContext());
     try {
       for (let i = 0; i < 10; i++) assert.equal((await call(fresh.url, 'POST', '/api/commands/1/retry', { token: `wrong-${i}`, body: {} })).status, 401);
       const limited = await call(fresh.url, 'POST', '/api/commands/1/retry', { token: TOKEN, body: {} });
@@ -305,18 +294,7 @@ describe('control routes: authentication', () => {
 
 describe('POST /api/sync on an account another instance owns', () => {
   it('answers 409 naming the owner problem, and starts nothing', async () => {
-    const partial = await startStatusServer({
-      sql: db.sql,
-      config,
-      metrics,
-      scheduler,
-      log: createLogger('silent'),
-      startedAt: new Date(),
-      version: 'test',
-      database: { where: 'test', embedded: false },
-      ownedAccounts: () => ['main'],
-      alerts,
-    });
+    const partial = await startStatusServer(mainOnlyContext());
     try {
       const res = await call(partial.url, 'POST', '/api/sync', { token: TOKEN, body: { account: 'fbe', stream: 'offers' } });
       assert.equal(res.status, 409);
@@ -724,6 +702,22 @@ describe('GET /api/events', () => {
 });
 
 /** A run event as executeRun emits it, for feeding the stream directly. */
+/** A status server's context in which this instance owns `main` only, without run events. */
+function mainOnlyContext() {
+  return {
+    sql: db.sql,
+    config,
+    metrics,
+    scheduler,
+    log: createLogger('silent'),
+    startedAt: new Date(),
+    version: 'test',
+    database: { where: 'test', embedded: false },
+    ownedAccounts: () => ['main'],
+    alerts,
+  };
+}
+
 function fakeRun(runId: number, type: RunEvent['type'], error: string): RunEvent {
   return {
     type,

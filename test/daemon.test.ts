@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { createServer } from 'node:net';
 import { loadConfig } from '../src/config.ts';
@@ -11,11 +9,11 @@ import { createLogger } from '../src/log.ts';
 import { Leases } from '../src/db/leases.ts';
 import { type Sandbox, startSandbox, windowViolations } from '../src/sandbox/server.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
+import { cli, exited, waitFor } from './helpers/processes.ts';
 import { sandboxEnv, TEST_ACCOUNTS } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
-const ROOT = new URL('..', import.meta.url).pathname;
 
 before(async () => {
   [sandbox, db] = await Promise.all([
@@ -27,43 +25,6 @@ after(async () => {
   await sandbox?.close();
   await db?.close();
 });
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function cli(args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', EMAG_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (c) => (out += c));
-  child.stderr?.on('data', (c) => (out += c));
-  return { child, output: () => out };
-}
-
-async function exited(p: Proc, timeoutMs = 20_000): Promise<number | null> {
-  if (p.child.exitCode !== null) return p.child.exitCode;
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
-  const [code] = await once(p.child, 'exit');
-  clearTimeout(timer);
-  return code as number | null;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch {}
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('`sync all --stream offers` performs one run per account and prints a summary line each', async () => {
   const p = cli(['sync', 'all', '--stream', 'offers'], sandboxEnv(sandbox, db));
