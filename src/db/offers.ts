@@ -2,9 +2,10 @@
  * The SQL that owns `emag_offers`: page upserts that write only what changed, and the soft-delete
  * that follows a completed full scan.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { OfferRow } from '../emag/offer-record.ts';
-import type { Db, Sql } from './connect.ts';
+import type { Db, Sql, Tx } from './connect.ts';
+import { copyNumber, copyText, copyTextArray } from './copy-text.ts';
 
 /** What one page's upsert did. */
 export interface UpsertCounts {
@@ -21,57 +22,96 @@ export function contentHash(raw: unknown): string {
   return hashText(JSON.stringify(raw) ?? 'null');
 }
 
+/** SHA-1 in one native call (no Hash object per record); base64url as stored since the first release. */
 function hashText(text: string): string {
-  return createHash('sha1').update(text).digest('base64url');
+  return hash('sha1', text, 'base64url');
+}
+
+/** The offer columns in the order of the staging table and of each COPY line. */
+const STAGE_COLUMNS = `id, content_hash, part_number, part_number_key, name, brand, category_id, status, sale_price,
+  recommended_price, min_sale_price, max_sale_price, best_offer_sale_price, currency, stock, general_stock,
+  estimated_stock, handling_time, vat_id, offer_validation_status, validation_status, number_of_offers,
+  buy_button_rank, ean, raw`;
+
+/** One offer as a COPY line of the staging table; `rawText` is the record's JSON, serialised once. */
+function stageLine(o: OfferRow, hash: string, rawText: string): string {
+  return [
+    o.id,
+    hash,
+    copyText(o.part_number),
+    copyText(o.part_number_key),
+    copyText(o.name),
+    copyText(o.brand),
+    copyNumber(o.category_id),
+    copyNumber(o.status),
+    copyNumber(o.sale_price),
+    copyNumber(o.recommended_price),
+    copyNumber(o.min_sale_price),
+    copyNumber(o.max_sale_price),
+    copyNumber(o.best_offer_sale_price),
+    copyText(o.currency),
+    copyNumber(o.stock),
+    copyNumber(o.general_stock),
+    copyNumber(o.estimated_stock),
+    copyNumber(o.handling_time),
+    copyNumber(o.vat_id),
+    copyNumber(o.offer_validation_status),
+    copyNumber(o.validation_status),
+    copyNumber(o.number_of_offers),
+    copyNumber(o.buy_button_rank),
+    copyTextArray(o.ean),
+    copyText(rawText),
+  ].join('\t');
 }
 
 /**
  * Upserts one page of offers for an account, in the caller's transaction. Rows whose content hash is
  * unchanged are not touched at all. When `scanRunId` is given, the ids are remembered for the
  * soft-delete at the end of that full scan.
+ *
+ * Three statements whatever the page size: the stored hashes are read (and the ids marked seen) in
+ * one; only the records that changed are then sent, as one COPY into a session-local staging table,
+ * and merged by one `insert … on conflict`. An unchanged page therefore sends no record at all.
  */
-export async function upsertOffers(tx: Db, account: string, offers: OfferRow[], scanRunId: number | null): Promise<UpsertCounts> {
+export async function upsertOffers(tx: Tx, account: string, offers: OfferRow[], scanRunId: number | null): Promise<UpsertCounts> {
   if (offers.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
   // A page may repeat an id; the last copy wins (ON CONFLICT cannot touch a row twice).
   const byId = new Map(offers.map((o) => [o.id, o]));
-  const ids = [...byId.keys()];
-  if (scanRunId !== null) await markSeen(tx, scanRunId, ids);
-  // Compare hashes first and send only what changed: an unchanged page costs one small query.
+  const ids = tx.array([...byId.keys()]);
   const stored = await tx<{ id: string; content_hash: string; deleted: boolean }[]>`
+    ${scanRunId === null ? tx`` : tx`with seen as (insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, unnest(${ids}::bigint[]) on conflict do nothing)`}
     select id, content_hash, deleted_at is not null as deleted from emag_offers
-    where account = ${account} and id = any(${tx.array(ids)}::bigint[])`;
+    where account = ${account} and id = any(${ids}::bigint[])`;
   const known = new Map(stored.map((r) => [Number(r.id), r]));
-  // The JSON sent is built by hand so each record is serialised once, for the hash and the row alike.
-  const input: string[] = [];
+  const lines: string[] = [];
   for (const o of byId.values()) {
     const rawText = JSON.stringify(o.raw);
-    const hash = hashText(rawText);
+    const h = hashText(rawText);
     const k = known.get(o.id);
-    if (k && !k.deleted && k.content_hash === hash) continue;
-    const { raw: _raw, ...columns } = o;
-    input.push(`${JSON.stringify({ ...columns, content_hash: hash }).slice(0, -1)},"raw":${rawText}}`);
+    if (k && !k.deleted && k.content_hash === h) continue;
+    lines.push(stageLine(o, h, rawText));
   }
-  if (input.length === 0) return { inserted: 0, updated: 0, unchanged: offers.length };
-  const [row] = await tx<{ inserted: string; updated: string }[]>`
-    with input as (
-      select * from jsonb_to_recordset(${`[${input.join(",")}]`}::text::jsonb) as x(
-        id bigint, part_number text, part_number_key text, name text, brand text, category_id bigint,
-        status smallint, sale_price numeric, recommended_price numeric, min_sale_price numeric,
-        max_sale_price numeric, best_offer_sale_price numeric, currency text, stock integer,
-        general_stock integer, estimated_stock integer, handling_time integer, vat_id integer,
-        offer_validation_status smallint, validation_status smallint, number_of_offers integer,
-        buy_button_rank integer, ean jsonb, raw jsonb, content_hash text)
-    ), written as (
-      insert into emag_offers as o (
-        account, id, part_number, part_number_key, name, brand, category_id, status, sale_price,
-        recommended_price, min_sale_price, max_sale_price, best_offer_sale_price, currency, stock,
-        general_stock, estimated_stock, handling_time, vat_id, offer_validation_status, validation_status,
-        number_of_offers, buy_button_rank, ean, raw, content_hash)
-      select ${account}, id, part_number, part_number_key, name, brand, category_id, status, sale_price,
-        recommended_price, min_sale_price, max_sale_price, best_offer_sale_price, currency, stock,
-        general_stock, estimated_stock, handling_time, vat_id, offer_validation_status, validation_status,
-        number_of_offers, buy_button_rank, array(select jsonb_array_elements_text(coalesce(ean, '[]'))), raw, content_hash
-      from input
+  if (lines.length === 0) return { inserted: 0, updated: 0, unchanged: offers.length };
+
+  // Emptied at every commit; created once per connection (a no-op afterwards).
+  await tx`
+    create temp table if not exists emag_offer_stage (
+      id bigint, content_hash text, part_number text, part_number_key text, name text, brand text,
+      category_id bigint, status smallint, sale_price numeric, recommended_price numeric, min_sale_price numeric,
+      max_sale_price numeric, best_offer_sale_price numeric, currency text, stock integer, general_stock integer,
+      estimated_stock integer, handling_time integer, vat_id integer, offer_validation_status smallint,
+      validation_status smallint, number_of_offers integer, buy_button_rank integer, ean text[], raw text
+    ) on commit delete rows`;
+  const copy = await tx`copy emag_offer_stage (${tx.unsafe(STAGE_COLUMNS)}) from stdin`.writable();
+  await new Promise<void>((resolve, reject) => {
+    copy.once('error', reject);
+    copy.once('finish', resolve);
+    copy.end(`${lines.join('\n')}\n`);
+  });
+  const [row] = await tx<{ inserted: number; updated: number }[]>`
+    with written as (
+      insert into emag_offers as o (account, ${tx.unsafe(STAGE_COLUMNS)})
+      select ${account}, ${tx.unsafe(STAGE_COLUMNS.replace(/\braw$/, 'raw::jsonb'))} from emag_offer_stage
       on conflict (account, id) do update set
         part_number = excluded.part_number, part_number_key = excluded.part_number_key, name = excluded.name,
         brand = excluded.brand, category_id = excluded.category_id, status = excluded.status,
@@ -87,49 +127,43 @@ export async function upsertOffers(tx: Db, account: string, offers: OfferRow[], 
       where o.content_hash is distinct from excluded.content_hash or o.deleted_at is not null
       returning (xmax = 0) as inserted
     )
-    select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from written`;
-  const inserted = Number(row.inserted);
-  const updated = Number(row.updated);
-  return { inserted, updated, unchanged: offers.length - inserted - updated };
+    select (count(*) filter (where inserted))::int as inserted, (count(*) filter (where not inserted))::int as updated from written`;
+  return { inserted: row.inserted, updated: row.updated, unchanged: offers.length - row.inserted - row.updated };
 }
 
 /**
- * After a completed full scan: soft-deletes the account's offers the scan did not see, and confirms
- * `last_seen_at` of the others (at most once a day, so unchanged rows are not rewritten every scan).
- * Returns how many were deleted.
+ * The account's live offers a full scan has not seen. An EXCEPT of two index-ordered id lists costs
+ * the same whatever the statistics say; an anti-join could be planned as a nested loop over a
+ * freshly filled scan table (quadratic), which only an `analyze` of that shared table — taken by
+ * every account at once, each waiting for the others' — used to prevent.
  */
-export async function finishFullScan(sql: Sql, account: string, runId: number): Promise<number> {
-  return sql.begin(async (tx) => {
-    // Fresh statistics: planned on a near-empty table's stats, this anti-join goes quadratic.
-    await tx`analyze emag_offer_scan_seen`;
-    const deleted = await tx`
-      update emag_offers o set deleted_at = now(), updated_at = now()
-      where o.account = ${account} and o.deleted_at is null
-        and not exists (select 1 from emag_offer_scan_seen s where s.run_id = ${runId} and s.id = o.id)
-      returning id`;
-    await tx`
-      update emag_offers o set last_seen_at = now()
-      where o.account = ${account} and o.deleted_at is null and o.last_seen_at < now() - interval '1 day'
-        and exists (select 1 from emag_offer_scan_seen s where s.run_id = ${runId} and s.id = o.id)`;
-    await tx`delete from emag_offer_scan_seen where run_id = ${runId}`;
-    return deleted.length;
-  });
-}
-
-/** The account's live offers a full scan has not seen (so far). */
 export async function unseenOffers(db: Db, account: string, runId: number): Promise<number[]> {
-  await db`analyze emag_offer_scan_seen`;
   const rows = await db<{ id: string }[]>`
-    select o.id from emag_offers o
-    where o.account = ${account} and o.deleted_at is null
-      and not exists (select 1 from emag_offer_scan_seen s where s.run_id = ${runId} and s.id = o.id)
-    order by o.id`;
+    (select id from emag_offers where account = ${account} and deleted_at is null
+     except
+     select id from emag_offer_scan_seen where run_id = ${runId})
+    order by id`;
   return rows.map((r) => Number(r.id));
 }
 
-/** Records offers as seen by a full scan. */
-export async function markSeen(db: Db, runId: number, ids: number[]): Promise<void> {
-  await db`insert into emag_offer_scan_seen (run_id, id) select ${runId}, unnest(${db.array(ids)}::bigint[]) on conflict do nothing`;
+/**
+ * After a completed full scan: soft-deletes `gone` (offers the scan did not see and eMAG no longer
+ * knows), confirms `last_seen_at` of the others (at most once a day, so unchanged rows are not
+ * rewritten every scan) and forgets the scan's seen ids. Returns how many were deleted.
+ */
+export async function finishFullScan(sql: Sql, account: string, runId: number, gone: number[]): Promise<number> {
+  return sql.begin(async (tx) => {
+    const deleted = gone.length === 0 ? [] : await tx`
+      update emag_offers set deleted_at = now(), updated_at = now()
+      where account = ${account} and id = any(${tx.array(gone)}::bigint[]) and deleted_at is null
+      returning id`;
+    // Every live offer left was seen by this scan (the unseen ones were just deleted or verified).
+    await tx`
+      update emag_offers set last_seen_at = now()
+      where account = ${account} and deleted_at is null and last_seen_at < now() - interval '1 day'`;
+    await tx`delete from emag_offer_scan_seen where run_id = ${runId}`;
+    return deleted.length;
+  });
 }
 
 /** Forgets the seen ids of a scan that did not complete. */

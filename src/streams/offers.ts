@@ -3,7 +3,7 @@
  * budget, not latency, sets the pace), upserts each page in one transaction, and soft-deletes what a
  * completed full scan did not see.
  */
-import { dropScan, finishFullScan, markSeen, unseenOffers, upsertOffers } from '../db/offers.ts';
+import { dropScan, finishFullScan, unseenOffers, upsertOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { readOffersById } from '../emag/lookups.ts';
 import { parseOffer } from '../emag/offer-record.ts';
@@ -22,10 +22,9 @@ async function softDeleteMissing(ctx: StreamContext, scanRunId: number): Promise
   const { sql, client, account, signal } = ctx;
   const missing = await unseenOffers(sql, account.name, scanRunId);
   const still = await readOffersById(client, missing, signal);
-  // Still on eMAG: counted as seen. Their values are left to the next scan (reads by id carry
-  // some fields in another shape than scans do).
-  if (still.size > 0) await markSeen(sql, scanRunId, [...still.keys()]);
-  return finishFullScan(sql, account.name, scanRunId);
+  // Still on eMAG: kept. Their values are left to the next scan (reads by id carry some fields in
+  // another shape than scans do).
+  return finishFullScan(sql, account.name, scanRunId, missing.filter((id) => !still.has(id)));
 }
 
 /** Runs an offers scan; `filters` makes it selective. */
