@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 
 /** A running child that reports JSON lines. */
 export interface Child {
+  /** The child's process id (for its CPU time). */
+  pid: number;
   /** Resolves with the first JSON line the child prints. */
   first<T>(): Promise<T>;
   /** Resolves with the last JSON line once the child exits 0; rejects on any other end. */
@@ -44,6 +46,7 @@ export function startChild(file: string, input: unknown, timeoutMs: number): Chi
     new Error(`${file} ended (${e.signal === 'SIGKILL' ? `killed after ${timeoutMs} ms` : `exit ${e.code ?? e.signal}`}) without a report`);
 
   return {
+    pid: proc.pid ?? 0,
     first<T>() {
       if (lines.length > 0) return Promise.resolve(lines[0] as T);
       return Promise.race([

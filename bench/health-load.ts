@@ -2,7 +2,7 @@
  * A load generator for GET /health (autocannon is not a dependency): `connections` keep-alive
  * connections, each sending its next request as soon as the last answer ended (closed loop) or, with
  * `intervalMs`, one request per interval (paced). Argument: JSON `{url, connections, durationMs,
- * intervalMs?}`. Every connection is opened and used once before the measured window, so the figures
+ * intervalMs?, startAt?}`. Every connection is opened and used once before the measured window, so the figures
  * are of keep-alive requests, not TCP handshakes. Prints one JSON line.
  */
 import { Agent, get } from 'node:http';
@@ -14,6 +14,8 @@ export interface LoadInput {
   durationMs: number;
   /** Each connection sends one request per interval instead of back to back. */
   intervalMs?: number;
+  /** When (`Date.now()` ms) the measured window starts; connections are opened before it. @default at once */
+  startAt?: number;
 }
 
 /** What the load reports; latencies in ms. */
@@ -55,6 +57,7 @@ function sleep(ms: number): Promise<void> {
 
 // Open every connection first.
 await Promise.all(Array.from({ length: input.connections }, probe));
+if (input.startAt !== undefined) await sleep(input.startAt - Date.now());
 
 const latencies: number[] = [];
 const statuses: Record<string, number> = {};

@@ -17,9 +17,10 @@ export function benchAccount(name: string, offers: number): SandboxAccountSpec {
   return { name, username: `${name}-bench-user`, password: `${name}-sandbox-secret`, offers };
 }
 
-/** A Config of the given accounts (name → sandbox base URL), syncing offers only. */
-export function benchConfig(databaseUrl: string, accounts: Record<string, string>): Config {
+/** A Config of the given accounts (name → sandbox base URL), syncing offers only; `extra` adds variables. */
+export function benchConfig(databaseUrl: string, accounts: Record<string, string>, extra: Record<string, string> = {}): Config {
   const env: Record<string, string> = {
+    ...extra,
     EMAG_ACCOUNTS: Object.keys(accounts).join(','),
     DATABASE_URL: databaseUrl,
     EMAG_SYNC_PORT: '0',

@@ -3,7 +3,6 @@
  * (the soft-delete pass and the run's bookkeeping), so a slow end of scan shows as what it is.
  */
 import type { AccountConfig } from '../src/config.ts';
-import type { RunCounters } from '../src/db/runs.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunResult, type StreamFn, type SyncDeps } from '../src/streams/run.ts';
 
@@ -13,9 +12,6 @@ export interface TimedScan {
   /** From the end of the last committed page to the end of the run. */
   afterLastPageMs: number;
 }
-
-/** How often the page counter is looked at. */
-const WATCH_MS = 5;
 
 /**
  * The bench's databases cancel any statement running longer than this (see `offers.bench.ts`), so
@@ -28,26 +24,18 @@ export function hitStatementTimeout(r: RunResult): boolean {
   return r.status === 'failed' && /statement timeout/i.test(r.error ?? '');
 }
 
-/** Runs a full scan of `account`, noting when its last page committed. */
+/** Runs a full scan of `account`, noting when its last page committed (no timer: the page count is hooked). */
 export async function timedFullScan(deps: SyncDeps, account: AccountConfig, signal?: AbortSignal): Promise<TimedScan> {
   const stream = offersStream();
-  let counters: RunCounters | null = null;
-  let pagesDone = 0;
   let lastPageAt = performance.now();
   const fn: StreamFn = (ctx) => {
-    counters = ctx.run.counters;
+    const count = ctx.run.count.bind(ctx.run);
+    ctx.run.count = (seen, c) => {
+      count(seen, c);
+      lastPageAt = performance.now();
+    };
     return stream(ctx);
   };
-  const watch = setInterval(() => {
-    if (counters && counters.pages_done !== pagesDone) {
-      pagesDone = counters.pages_done;
-      lastPageAt = performance.now();
-    }
-  }, WATCH_MS);
-  try {
-    const result = await executeRun(deps, account, 'offers', fn, { mode: 'full', trigger: 'cli', signal });
-    return { result, afterLastPageMs: performance.now() - lastPageAt };
-  } finally {
-    clearInterval(watch);
-  }
+  const result = await executeRun(deps, account, 'offers', fn, { mode: 'full', trigger: 'cli', signal });
+  return { result, afterLastPageMs: performance.now() - lastPageAt };
 }

@@ -59,7 +59,7 @@ export async function openRuntime(
   const parts = new Disposers();
   const closeFailed = (part: string, err: unknown) => log.warn({ part, err: scrubSecrets(coerceError(err).message) }, 'could not close a part of the runtime');
   return parts.start(async () => {
-    const db = await openDatabase(config.databaseUrl, config.dataDir, log);
+    const db = await openDatabase(config.databaseUrl, config.dataDir, log, accounts.length);
     parts.defer('database', () => db.close());
     const applied = await migrate(db.sql);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');

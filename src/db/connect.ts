@@ -62,6 +62,20 @@ export function connectUrl(url: string, max = 10, opts: ConnectOptions = {}): Sq
   });
 }
 
+/** The fewest and the most connections of the main pool. */
+const POOL_MIN = 10;
+const POOL_MAX = 20;
+
+/**
+ * Connections of the main pool for `accounts` accounts: a page's write holds a connection for a few
+ * ms and an account at eMAG's limit writes 3 pages a second, so 50 accounts keep about one busy;
+ * the rest absorbs bursts, progress writes and the status server. Capped, because more connections
+ * on a small machine only add contention (and each costs the server memory).
+ */
+export function poolSize(accounts: number): number {
+  return Math.min(POOL_MAX, Math.max(POOL_MIN, 4 + Math.ceil(accounts / 2)));
+}
+
 /** `select 1`: the cheapest round trip, as a pending query the caller may cancel (a health probe). */
 export function ping(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
   return sql`select 1`;
@@ -73,16 +87,20 @@ export async function serverVersion(sql: Sql): Promise<string> {
   return version;
 }
 
-/** Opens DATABASE_URL, or starts the embedded server when it is null. Checks the connection. */
-export async function openDatabase(databaseUrl: string | null, dataDir: string, log: Logger): Promise<Database> {
+/**
+ * Opens DATABASE_URL, or starts the embedded server when it is null, with a pool sized for
+ * `accounts` accounts (see `poolSize`). Checks the connection.
+ */
+export async function openDatabase(databaseUrl: string | null, dataDir: string, log: Logger, accounts = 1): Promise<Database> {
+  const max = poolSize(accounts);
   if (databaseUrl) {
     const where = scrubSecrets(databaseUrl);
-    const sql = connectUrl(databaseUrl);
+    const sql = connectUrl(databaseUrl, max);
     await checkReachable(sql, where);
     return { sql, where, embedded: false, connect: (max, opts) => connectUrl(databaseUrl, max, opts), close: () => sql.end({ timeout: 5 }) };
   }
   const embedded = await startEmbedded(resolve(dataDir), log);
-  const sql = connectUrl(embedded.url);
+  const sql = connectUrl(embedded.url, max);
   await checkReachable(sql, embedded.where);
   return {
     sql,

@@ -93,16 +93,20 @@ export async function upsertOffers(tx: Tx, account: string, offers: OfferRow[], 
   }
   if (lines.length === 0) return { inserted: 0, updated: 0, unchanged: offers.length };
 
-  // Emptied at every commit; created once per connection (a no-op afterwards).
-  await tx`
+  // Emptied at every commit; created once per connection (a no-op afterwards). Sent with the COPY,
+  // in one write: the COPY waits for it on the connection anyway.
+  const created = tx`
     create temp table if not exists emag_offer_stage (
       id bigint, content_hash text, part_number text, part_number_key text, name text, brand text,
       category_id bigint, status smallint, sale_price numeric, recommended_price numeric, min_sale_price numeric,
       max_sale_price numeric, best_offer_sale_price numeric, currency text, stock integer, general_stock integer,
       estimated_stock integer, handling_time integer, vat_id integer, offer_validation_status smallint,
       validation_status smallint, number_of_offers integer, buy_button_rank integer, ean text[], raw text
-    ) on commit delete rows`;
+    ) on commit delete rows`.execute();
+  // Its failure aborts the transaction, so it surfaces as the COPY's.
+  created.catch(() => {});
   const copy = await tx`copy emag_offer_stage (${tx.unsafe(STAGE_COLUMNS)}) from stdin`.writable();
+  await created;
   await new Promise<void>((resolve, reject) => {
     copy.once('error', reject);
     copy.once('finish', resolve);

@@ -31,6 +31,8 @@ export interface SandboxAccountSpec {
   rmas?: number;
   /** False answers every request as eMAG answers a non-whitelisted IP. @default true */
   allowedIp?: boolean;
+  /** Render the offer pages at start and serve them pre-rendered while unchanged (benchmarks). @default false */
+  prerenderPages?: boolean;
 }
 
 /** A simulated account's state and mutators. */
@@ -69,6 +71,7 @@ export class SandboxAccount {
     const now = (): number => clock.now();
     const historyDays = spec.orderHistoryDays ?? 120;
     this.catalog = new Catalog(seed, index, spec.offers, sharedSkus);
+    if (spec.prerenderPages) this.catalog.prerender();
     const common = { seed, account: index, historyDays, type: this.orderType, epoch };
     const notify: Notify = (event, params, repeatWhile) => callbacks?.notify(spec.name, event, params, repeatWhile);
     this.orderBook = new OrderBook({ ...common, orders: spec.orders ?? 0 }, this.catalog, now, notify);

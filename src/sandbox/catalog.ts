@@ -6,6 +6,7 @@
 import { isReply, matchesOneOf, readPage, slicePage, countReply } from './paging.ts';
 import { newSlot, offerRecord, pnkFor, skuText, type OfferRecord, type OfferSlot } from './offer-record.ts';
 import { mixSeed, Random } from './random.ts';
+import { RenderedPages } from './rendered-pages.ts';
 import { entities, fail, filters, ok, plain, type Reply, type RouteInput } from './reply.ts';
 
 /** The largest offer id eMAG accepts. */
@@ -25,6 +26,8 @@ export class Catalog {
   #nextN = 1;
   #nextId: number;
   readonly #sharedSkus: number;
+  /** Set by `prerender`: unfiltered pages served from their rendering while unchanged. */
+  #rendered: RenderedPages | null = null;
 
   /**
    * Generates `count` offers. The first `sharedSkus` use SKU numbers 1..sharedSkus, which the
@@ -101,7 +104,16 @@ export class Catalog {
     const page = readPage(f);
     if (isReply(page)) return page;
     const detailed = f.id !== undefined || f.part_number !== undefined || f.part_number_key !== undefined;
-    return ok(slicePage(this.#filter(f), page).map((s) => this.#record(s, detailed)));
+    const slots = slicePage(this.#filter(f), page);
+    const render = (list: readonly OfferSlot[]) => list.map((s) => this.#record(s, detailed));
+    if (this.#rendered) return this.#rendered.reply(`${page.currentPage}/${page.itemsPerPage}/${detailed}`, slots, render);
+    return ok(render(slots));
+  }
+
+  /** Renders every page of 100 now and serves pages from their rendering from then on (benchmarks). */
+  prerender(): void {
+    this.#rendered = new RenderedPages();
+    for (let p = 1; (p - 1) * 100 < this.#slots.length; p++) this.read({ body: { currentPage: p, itemsPerPage: 100 }, id: null, method: 'POST', query: new URLSearchParams() });
   }
 
   /** `product_offer/count`. */

@@ -81,10 +81,21 @@ export interface StreamOutcome {
 /** A stream implementation. */
 export type StreamFn = (ctx: StreamContext) => Promise<StreamOutcome>;
 
+/**
+ * How often at most a run's progress is written: a run with the limits lifted stores hundreds of
+ * pages a second, and a row update (and commit) per page would cost more than the pages' own writes.
+ * Live enough for the status server, whose snapshot is a second old anyway.
+ */
+const PROGRESS_EVERY_MS = 1000;
+
 /** The live run, as a stream sees it. */
 export class RunHandle {
   readonly counters: RunCounters = emptyCounters();
   #saving: Promise<void> = Promise.resolve();
+  /** Progress not written yet (the latest counters, and the latest checkpoint given). */
+  #pending: { counters: RunCounters; checkpoint: unknown } | null = null;
+  #lastWrite = Number.NEGATIVE_INFINITY;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly id: number,
@@ -96,14 +107,33 @@ export class RunHandle {
   ) {}
 
   /**
-   * Saves the counters (and a checkpoint) so progress is visible live; serialised, never concurrent.
-   * Best effort: a failed write (a database blip) is left to the next one and to the run's final
-   * record, and never fails the run or the writes after it.
+   * Saves the counters (and a checkpoint) so progress is visible live: at once when the last write
+   * is a second old, else once that second is up (with whatever is latest then); serialised, never
+   * concurrent. Best effort: a failed write (a database blip) is left to the next one and to the
+   * run's final record, and never fails the run or the writes after it.
    */
   progress(checkpoint?: unknown): Promise<void> {
     const snapshot = { ...this.counters };
-    this.#saving = this.#saving.then(() => saveProgress(this.sql, this.id, snapshot, checkpoint)).catch(() => {});
+    // Those listening in memory hear of every step; the database row is written at most once a second.
     this.onProgress?.(snapshot);
+    this.#pending = { counters: snapshot, checkpoint: checkpoint === undefined ? this.#pending?.checkpoint : checkpoint };
+    const wait = this.#lastWrite + PROGRESS_EVERY_MS - performance.now();
+    if (wait <= 0 && this.#timer === null) return this.#write();
+    this.#timer ??= setTimeout(() => {
+      this.#timer = null;
+      void this.#write();
+    }, wait);
+    // The run's end writes what is held back (settled); a pending write keeps no process alive.
+    this.#timer.unref();
+    return Promise.resolve();
+  }
+
+  #write(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending === null) return this.#saving;
+    this.#lastWrite = performance.now();
+    this.#saving = this.#saving.then(() => saveProgress(this.sql, this.id, pending.counters, pending.checkpoint)).catch(() => {});
     return this.#saving;
   }
 
@@ -139,9 +169,11 @@ export class RunHandle {
     this.counters.items_stale += c.stale ?? 0;
   }
 
-  /** Waits for pending progress writes. */
+  /** Writes any progress still held back, and waits for every progress write. */
   settled(): Promise<void> {
-    return this.#saving;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    return this.#write();
   }
 }
 
@@ -212,7 +244,15 @@ export async function executeRun(
       deps.callLog?.record(e);
     },
   });
-  const signal = opts.signal ?? new AbortController().signal;
+  // The run's own signal, relayed from the caller's by one listener: `sync all` shares one signal
+  // among every account, and each request in flight listens to the signal it is given, so listeners
+  // on a shared one would grow with the account count (MaxListenersExceededWarning at 20 accounts).
+  const own = new AbortController();
+  const outer = opts.signal;
+  const relay = () => own.abort(outer?.reason);
+  if (outer?.aborted) relay();
+  else outer?.addEventListener('abort', relay, { once: true });
+  const signal = own.signal;
   // Every request in flight listens to the run's signal; a scan keeps a handful in flight.
   setMaxListeners(64, signal);
   metrics?.running.set({ account: account.name, stream }, 1);
@@ -242,6 +282,7 @@ export async function executeRun(
   // Why the run was stopped (the daemon stopping, an operator, a lost account lease), whether the
   // stream returned or threw on the abort.
   if (status === 'cancelled') error = cancellation(signal.reason);
+  outer?.removeEventListener('abort', relay);
   await run.settled().catch(() => {});
   const c = run.counters;
   try {

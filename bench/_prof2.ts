@@ -1,0 +1,11 @@
+import { startChild } from './child.ts';
+import { openBenchDatabase } from './database.ts';
+import { spawnSync } from 'node:child_process';
+const db = await openBenchDatabase();
+const names = Array.from({ length: 50 }, (_, i) => `s${String(i + 1).padStart(3, '0')}`);
+const child = startChild(new URL('./sandbox-process.ts', import.meta.url).pathname, { accounts: names.map((name) => ({ name, offers: 2000 })), enforceLimits: true, latencyMs: 300, prerender: true }, 300000);
+const { url } = await child.first<{ url: string }>();
+const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir=/tmp/scale/prof-scale', '--import', 'tsx', new URL('./scale-process.ts', import.meta.url).pathname, JSON.stringify({ baseUrl: url, databaseUrl: db.url, accounts: names, delayMs: 500 })], { encoding: 'utf8' });
+console.log(r.stdout.slice(-600), r.stderr.slice(0, 500));
+await child.stop();
+await db.close();
