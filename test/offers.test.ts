@@ -5,6 +5,7 @@ import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { EmagClient } from '../src/emag/client.ts';
 import { readOffersById } from '../src/emag/lookups.ts';
 import { parseOffer } from '../src/emag/offer-record.ts';
+import { upsertOffers } from '../src/db/offers.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
@@ -251,4 +252,56 @@ test('a scan cancelled while its count hangs ends cancelled, committing what it 
   assert.equal(r.status, 'cancelled');
   assert.ok(r.counters.pages_done <= 1, `${r.counters.pages_done} pages`);
   assert.equal(r.counters.items_deleted, 0, 'an incomplete scan deletes nothing');
+});
+
+test('the COPY write path keeps every character: tabs, newlines, backslashes and quotes in text and ean', async () => {
+  const base = served('main')[0];
+  const odd = { ...base, id: 16_000_001, name: 'Tab\there\nnew line \\ backslash "quoted" \\N not null', brand: '\\', ean: ['59"4', 'a\\b', 'c,d', '{e}'] };
+  const [row] = [parseOffer(odd)];
+  const write = (rows: typeof row[]) => db.sql.begin((tx) => upsertOffers(tx, 'copy', rows, null));
+  assert.deepEqual(await write([row]), { inserted: 1, updated: 0, unchanged: 0 });
+  const [stored] = await db.sql<{ name: string; brand: string; ean: string[]; raw: { name: string }; updated_at: Date }[]>`
+    select name, brand, ean, raw, updated_at from emag_offers where account = 'copy' and id = 16000001`;
+  assert.equal(stored.name, odd.name);
+  assert.equal(stored.brand, '\\');
+  assert.deepEqual(stored.ean, odd.ean);
+  assert.deepEqual(stored.raw, JSON.parse(JSON.stringify(odd)), 'raw is the record as sent');
+
+  assert.deepEqual(await write([row]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same bytes again: nothing written');
+  const [same] = await db.sql`select updated_at from emag_offers where account = 'copy' and id = 16000001`;
+  assert.deepEqual(same.updated_at, stored.updated_at);
+
+  // A page that repeats an id: the last copy wins, and the row is written once.
+  const changed = parseOffer({ ...odd, sale_price: '123.4500' });
+  assert.deepEqual(await write([row, changed]), { inserted: 0, updated: 1, unchanged: 1 });
+  const [after] = await db.sql<{ sale_price: string; updated_at: Date }[]>`select sale_price, updated_at from emag_offers where account = 'copy' and id = 16000001`;
+  assert.equal(Number(after.sale_price), 123.45);
+  assert.ok(after.updated_at > stored.updated_at, 'updated_at moves on a change');
+
+  // A soft-deleted offer that is served again comes back, though its record did not change.
+  await db.sql`update emag_offers set deleted_at = now() where account = 'copy'`;
+  assert.deepEqual(await write([changed]), { inserted: 0, updated: 1, unchanged: 0 });
+  const [revived] = await db.sql`select deleted_at from emag_offers where account = 'copy' and id = 16000001`;
+  assert.equal(revived.deleted_at, null);
+});
+
+test('a full scan marks every id seen as it writes, and its end deletes only what eMAG no longer has', async () => {
+  await synced();
+  const removed = sandbox.account('fbe').removeOffers(2);
+  const r = await sync('fbe');
+  assert.equal(r.counters.items_deleted, 2);
+  const [{ n }] = await db.sql`select count(*)::int as n from emag_offer_scan_seen where run_id = ${r.runId}`;
+  assert.equal(n, 0, 'the scan’s seen ids are forgotten at its end');
+  const mirror = await rows('fbe');
+  for (const id of removed) assert.ok(mirror.get(id)?.deleted_at instanceof Date);
+  // Malformed offers another test may have added are served but quarantined, never stored.
+  const storable = served('fbe').filter((o) => {
+    try {
+      parseOffer(o);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.equal([...mirror.values()].filter((x) => x.deleted_at === null).length, storable.length);
 });
