@@ -76,8 +76,8 @@ const CEILING_RPS = 3;
 const PAGE_SIZE = 100;
 const CEILING_OFFERS_PER_SECOND = CEILING_RPS * PAGE_SIZE;
 const LATENCIES_MS = [50, 300, 1000];
-/** 30 pages and one count: about 10 s at the ceiling. */
-const CEILING_OFFERS = 3000;
+/** 60 pages and one count: about 20 s at the ceiling (a shorter scan weighs its count request and last gap too much). */
+const CEILING_OFFERS = 6000;
 const INGEST_OFFERS = 100_000;
 const MEMORY_SMALL = 5000;
 const MEMORY_LARGE = 500_000;
