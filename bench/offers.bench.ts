@@ -63,7 +63,7 @@ type Section = (typeof SECTIONS)[number];
 const accountsArg = args.indexOf('--accounts');
 const SCALE_ACCOUNTS = accountsArg >= 0 ? Number(args[accountsArg + 1]) : 50;
 const only = accountsArg >= 0 ? ['scale'] : args.includes('--backup') ? ['backup'] : args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const rest = args.filter((a, i) => !a.startsWith('--only=') && a !== '--backup' && i !== accountsArg && i !== accountsArg + 1);
+const rest = args.filter((a, i) => !a.startsWith('--only=') && a !== '--backup' && (accountsArg < 0 || (i !== accountsArg && i !== accountsArg + 1)));
 const unknown = [...(only ?? []).filter((a) => !(SECTIONS as readonly string[]).includes(a)), ...rest];
 if (unknown.length > 0 || !Number.isInteger(SCALE_ACCOUNTS) || SCALE_ACCOUNTS < 1) {
   console.error(`unknown argument or section: ${unknown.join(', ') || args.join(' ')} (usage: --only=${SECTIONS.join(',')}, --accounts N, --backup)`);
