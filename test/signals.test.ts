@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../src/db/connect.ts';
 import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
@@ -118,4 +121,35 @@ test('a second Ctrl-C a moment later forces exit 130 while the graceful stop is 
   // Forced: the run was not recorded as ended (the next start marks it interrupted).
   const [row] = await db.sql`select status from emag_sync_runs where id = ${runId}`;
   assert.equal(row.status, 'running');
+});
+
+test('a Ctrl-C to the whole terminal group stops the demo gracefully: its embedded PostgreSQL is not signalled, and stops last', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'emag-sync-demo-'));
+  chmodSync(dataDir, 0o755);
+  // Its own process group, like a terminal's foreground job: the signal below goes to every process in it.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo', '--offers', '300', '--latency', '0'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', EMAG_LOG_LEVEL: 'info', EMAG_SYNC_PORT: String(await freePort()), EMAG_SYNC_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout?.on('data', (c) => (out += c));
+  child.stderr?.on('data', (c) => (out += c));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  try {
+    const end = Date.now() + 60_000;
+    while (!out.includes('demo running')) {
+      if (child.exitCode !== null || Date.now() > end) throw new Error(`the demo did not start:\n${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.kill(-(child.pid as number), 'SIGINT');
+    assert.equal(await exited, 0, out);
+    assert.match(out, /emag-sync stopped/);
+    // Had postgres taken the SIGINT, the leases' connection would have dropped under the stop.
+    assert.doesNotMatch(out, /lease lost|could not deregister|ECONNRESET/, out);
+  } finally {
+    if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

