@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config.ts';
-import { type AlertRow, type AlertSeverity, activeAlerts, alertsLastHour, clearAlert, insertAlert, pruneAlerts, recordNotification, undeliveredAlerts, updateAlert } from '../db/alerts.ts';
+import { type AlertRow, type AlertSeverity, activeAlerts, alertsLastHour, clearAlert, insertAlert, recordNotification, undeliveredAlerts, updateAlert } from '../db/alerts.ts';
 import type { Sql } from '../db/connect.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -18,8 +18,6 @@ import { type AlertType, type Condition, evaluateRules, healthScore } from './ru
 
 /** Evaluations a condition must hold (or be gone) in a row before the alert fires (or clears). */
 const HOLD = 2;
-/** Cleared alerts older than the retention are deleted this often. */
-const PRUNE_EVERY_MS = 6 * 3600_000;
 
 
 interface Held extends ActiveAlert {
@@ -57,7 +55,6 @@ export class AlertEngine extends EventEmitter {
   /** Per alert, its notifications in order: a resolved one waits for the firing one. */
   readonly #deliveries = new Map<string, Promise<void>>();
   #lastHour: Record<AlertSeverity, number> = { warning: 0, critical: 0 };
-  #lastPrune = 0;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #stopped = false;
@@ -162,10 +159,6 @@ export class AlertEngine extends EventEmitter {
     }
     if (facts.database.ok) {
       this.#lastHour = await alertsLastHour(this.#sql).catch(() => this.#lastHour);
-      if (now.getTime() - this.#lastPrune > PRUNE_EVERY_MS) {
-        this.#lastPrune = now.getTime();
-        await pruneAlerts(this.#sql, this.#config.logRetentionDays).catch((err) => this.#log.warn({ err: coerceError(err).message }, 'alert history cleanup failed'));
-      }
     }
     this.evaluations++;
     this.emit('evaluated', this.evaluations);

@@ -100,12 +100,6 @@ export async function alertsLastHour(sql: Sql): Promise<Record<AlertSeverity, nu
   return counts;
 }
 
-/** Deletes alerts cleared more than `days` ago; returns how many. */
-export async function pruneAlerts(sql: Sql, days: number): Promise<number> {
-  const r = await sql`delete from emag_alerts where cleared_at < now() - make_interval(days => ${days})`;
-  return r.count;
-}
-
 // --- The facts the rules read --------------------------------------------------------------------
 
 /** The latest finished runs of one account stream, newest first, and its last success. */

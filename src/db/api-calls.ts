@@ -62,12 +62,6 @@ export async function recentCalls(sql: Sql, account: string): Promise<Array<{ re
   return rows.map((r) => ({ resource: r.resource, agoMs: r.ago_ms }));
 }
 
-/** Deletes call log rows older than `days`; returns how many. */
-export async function pruneApiCalls(sql: Sql, days: number): Promise<number> {
-  const r = await sql`delete from emag_api_calls where at < now() - make_interval(days => ${days})`;
-  return r.count;
-}
-
 /** One account's eMAG traffic in the last hour. */
 export interface AccountActivity {
   apiCalls: number;

@@ -51,14 +51,11 @@ export async function pruneAccount(sql: Sql, account: string, p: RetentionPolicy
   const calls = await sql`
     delete from emag_api_calls where account = ${account} and at < now() - make_interval(days => ${p.logDays})`;
   deleted.emag_api_calls = calls.count;
-  const [alerts] = await sql<{ t: string | null }[]>`select to_regclass('emag_alerts')::text as t`;
-  if (alerts.t) {
-    // Alerts of no account (database down, …) go with whichever account's cleanup runs first.
-    const cleared = await sql`
-      delete from emag_alerts where (account = ${account} or account is null)
-        and cleared_at < now() - make_interval(days => ${p.logDays})`;
-    deleted.emag_alerts = cleared.count;
-  }
+  // Alerts of no account (database down, …) go with whichever account's cleanup runs first.
+  const cleared = await sql`
+    delete from emag_alerts where (account = ${account} or account is null)
+      and cleared_at < now() - make_interval(days => ${p.logDays})`;
+  deleted.emag_alerts = cleared.count;
   return deleted;
 }
 
