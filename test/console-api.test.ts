@@ -191,21 +191,7 @@ before(async () => {
   scheduler = new Scheduler(deps);
   alerts = new AlertEngine({ sql: db.sql, config, log: createLogger('silent') });
   await alerts.start();
-  const context = {
-    sql: db.sql,
-    config,
-    metrics,
-    scheduler,
-    log: createLogger('silent'),
-    startedAt: new Date(),
-    version: 'test',
-    database: { where: 'test', embedded: false },
-    ownedAccounts: () => ['main', 'fbe', 'wrong'],
-    runEvents,
-    budgets: deps.budgets,
-    heartbeatMs: 300,
-    alerts,
-  };
+  const context = { ...mainOnlyContext(), ownedAccounts: () => ['main', 'fbe', 'wrong'], runEvents, budgets: deps.budgets, heartbeatMs: 300 };
   server = await startStatusServer(context);
   openServer = await startStatusServer({ ...context, config: { ...config, adminToken: null } });
   // One complete offers and orders run of main, for the read routes.
@@ -702,7 +688,7 @@ describe('GET /api/events', () => {
 });
 
 /** A run event as executeRun emits it, for feeding the stream directly. */
-/** A status server's context in which this instance owns `main` only, without run events. */
+/** A status server's context in which this instance owns `main` only, without run events (the shared one adds them). */
 function mainOnlyContext() {
   return {
     sql: db.sql,

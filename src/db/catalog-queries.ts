@@ -24,21 +24,13 @@ export interface OfferListItem {
 /** One offer with everything stored about it, its raw eMAG record included. */
 export type OfferDetail = OfferListItem & Record<string, unknown> & { raw: unknown };
 
-/** A row of the unified catalog. */
-export interface ProductListItem {
+/** A row of the unified catalog: the preferred account's offer of a SKU, and every account selling it. */
+export type ProductListItem = Omit<OfferListItem, 'account' | 'id' | 'part_number' | 'general_stock'> & {
   part_number: string;
   source_account: string;
   offer_id: number;
-  part_number_key: string | null;
-  name: string | null;
-  brand: string | null;
-  status: number | null;
-  sale_price: string | null;
-  currency: string | null;
-  stock: number | null;
   accounts: string[];
-  updated_at: Date;
-}
+};
 
 /** What the offers list may be narrowed to. */
 export interface OfferFilter {
