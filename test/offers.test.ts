@@ -5,7 +5,7 @@ import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { EmagClient } from '../src/emag/client.ts';
 import { readOffersById } from '../src/emag/lookups.ts';
 import { parseOffer } from '../src/emag/offer-record.ts';
-import { upsertOffers } from '../src/db/offers.ts';
+import { bytesHash, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
@@ -256,33 +256,62 @@ test('a scan cancelled while its count hangs ends cancelled, committing what it 
 
 test('the COPY write path keeps every character: tabs, newlines, backslashes and quotes in text and ean', async () => {
   const base = served('main')[0];
-  const odd = { ...base, id: 16_000_001, name: 'Tab\there\nnew line \\ backslash "quoted" \\N not null', brand: '\\', ean: ['59"4', 'a\\b', 'c,d', '{e}'] };
-  const [row] = [parseOffer(odd)];
-  const write = (rows: typeof row[]) => db.sql.begin((tx) => upsertOffers(tx, 'copy', rows, null));
-  assert.deepEqual(await write([row]), { inserted: 1, updated: 0, unchanged: 0 });
-  const [stored] = await db.sql<{ name: string; brand: string; ean: string[]; raw: { name: string }; updated_at: Date }[]>`
-    select name, brand, ean, raw, updated_at from emag_offers where account = 'copy' and id = 16000001`;
+  const odd = { ...base, id: 16_000_001, name: 'Tab\there\nnew line \\ backslash "quoted" \\N not null ăîșț', brand: '\\', ean: ['59"4', 'a\\b', 'c,d', '{e}'] };
+  const staged = (record: object, text = JSON.stringify(record)) => {
+    const bytes = Buffer.from(text);
+    return { row: parseOffer(JSON.parse(text)), hash: bytesHash(bytes), bytes };
+  };
+  const write = (offers: ReturnType<typeof staged>[]) => {
+    const copy = new OfferCopy();
+    for (const o of offers) copy.add(o.row, o.hash, o.bytes);
+    return db.sql.begin((tx) => writeOffers(tx, 'copy', copy));
+  };
+  const first = staged(odd);
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: first.row.id, hash: first.hash }], null), new Set([16_000_001]), 'a new offer is to be written');
+  assert.deepEqual(await write([first]), { inserted: 1, updated: 0, unchanged: 0 });
+  const [stored] = await db.sql<{ name: string; brand: string; ean: string[]; raw: { name: string }; updated_at: Date; content_hash: string }[]>`
+    select name, brand, ean, raw, updated_at, content_hash from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(stored.name, odd.name);
   assert.equal(stored.brand, '\\');
   assert.deepEqual(stored.ean, odd.ean);
   assert.deepEqual(stored.raw, JSON.parse(JSON.stringify(odd)), 'raw is the record as sent');
+  assert.equal(stored.content_hash, first.hash, 'the hash is of the bytes as sent');
 
-  assert.deepEqual(await write([row]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same bytes again: nothing written');
-  const [same] = await db.sql`select updated_at from emag_offers where account = 'copy' and id = 16000001`;
-  assert.deepEqual(same.updated_at, stored.updated_at);
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: first.hash }], null), new Set(), 'the same bytes again: nothing to write');
+  assert.deepEqual(await write([first]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same bytes again: nothing written');
+
+  // The same values in other bytes (PHP escapes "/" and non-ASCII): a new hash, but no change.
+  const escaped = JSON.stringify(odd).replace(/\//g, '\\/').replace(/ă/g, '\\u0103');
+  assert.notEqual(escaped, JSON.stringify(odd));
+  const same = staged(odd, escaped);
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: same.hash }], null), new Set([16_000_001]));
+  assert.deepEqual(await write([same]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same values: not counted as a change');
+  const [rehashed] = await db.sql`select updated_at, content_hash from emag_offers where account = 'copy' and id = 16000001`;
+  assert.deepEqual(rehashed.updated_at, stored.updated_at, 'updated_at stays when no value changed');
+  assert.equal(rehashed.content_hash, same.hash, 'the new hash is kept, so the next read costs a hash only');
 
   // A page that repeats an id: the last copy wins, and the row is written once.
-  const changed = parseOffer({ ...odd, sale_price: '123.4500' });
-  assert.deepEqual(await write([row, changed]), { inserted: 0, updated: 1, unchanged: 1 });
+  const changed = staged({ ...odd, sale_price: '123.4500' });
+  assert.deepEqual(await write([same, changed]), { inserted: 0, updated: 1, unchanged: 1 });
   const [after] = await db.sql<{ sale_price: string; updated_at: Date }[]>`select sale_price, updated_at from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(Number(after.sale_price), 123.45);
   assert.ok(after.updated_at > stored.updated_at, 'updated_at moves on a change');
 
   // A soft-deleted offer that is served again comes back, though its record did not change.
   await db.sql`update emag_offers set deleted_at = now() where account = 'copy'`;
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: changed.hash }], null), new Set([16_000_001]), 'a deleted offer is to be written');
   assert.deepEqual(await write([changed]), { inserted: 0, updated: 1, unchanged: 0 });
   const [revived] = await db.sql`select deleted_at from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(revived.deleted_at, null);
+
+  // Bytes that are not UTF-8 (a stray Latin-1 byte) are stored as the text they decode to.
+  const utf8 = Buffer.from(JSON.stringify({ ...odd, id: 16_000_002, name: 'Café' }));
+  const e = utf8.indexOf(Buffer.from('é'));
+  const latin = Buffer.concat([utf8.subarray(0, e), Buffer.from([0xe9]), utf8.subarray(e + 2)]);
+  const broken = { row: parseOffer(JSON.parse(latin.toString('utf8'))), hash: bytesHash(latin), bytes: latin };
+  assert.deepEqual(await write([broken]), { inserted: 1, updated: 0, unchanged: 0 });
+  const [decoded] = await db.sql`select name from emag_offers where account = 'copy' and id = 16000002`;
+  assert.equal(decoded.name, 'Caf\ufffd');
 });
 
 test('a full scan marks every id seen as it writes, and its end deletes only what eMAG no longer has', async () => {

@@ -2,10 +2,11 @@
  * The SQL that owns `emag_offers`: page upserts that write only what changed, and the soft-delete
  * that follows a completed full scan.
  */
+import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
 import type { OfferRow } from '../emag/offer-record.ts';
 import type { Db, Sql, Tx } from './connect.ts';
-import { copyNumber, copyText, copyTextArray } from './copy-text.ts';
+import { BinaryCopy } from './copy-binary.ts';
 
 /** What one page's upsert did. */
 export interface UpsertCounts {
@@ -15,124 +16,136 @@ export interface UpsertCounts {
 }
 
 /**
- * A hash of the record as eMAG sent it. eMAG sends a resource's fields in a fixed order, so the
- * serialised text is stable; a reordering would only cost one needless rewrite.
+ * A hash of a parsed record (orders, returns). eMAG sends a resource's fields in a fixed order, so
+ * the serialised text is stable; a reordering would only cost one needless rewrite.
  */
 export function contentHash(raw: unknown): string {
-  return hashText(JSON.stringify(raw) ?? 'null');
+  return bytesHash(JSON.stringify(raw) ?? 'null');
 }
 
-/** SHA-1 in one native call (no Hash object per record); base64url as stored since the first release. */
-function hashText(text: string): string {
-  return hash('sha1', text, 'base64url');
+/** SHA-1 in one native call (no Hash object per record), base64url: of a record's bytes as eMAG sent them. */
+export function bytesHash(bytes: Buffer | string): string {
+  return hash('sha1', bytes, 'base64url');
 }
 
-/** The offer columns in the order of the staging table and of each COPY line. */
-const STAGE_COLUMNS = `id, content_hash, part_number, part_number_key, name, brand, category_id, status, sale_price,
-  recommended_price, min_sale_price, max_sale_price, best_offer_sale_price, currency, stock, general_stock,
-  estimated_stock, handling_time, vat_id, offer_validation_status, validation_status, number_of_offers,
-  buy_button_rank, ean, raw`;
-
-/** One offer as a COPY line of the staging table; `rawText` is the record's JSON, serialised once. */
-function stageLine(o: OfferRow, hash: string, rawText: string): string {
-  return [
-    o.id,
-    hash,
-    copyText(o.part_number),
-    copyText(o.part_number_key),
-    copyText(o.name),
-    copyText(o.brand),
-    copyNumber(o.category_id),
-    copyNumber(o.status),
-    copyNumber(o.sale_price),
-    copyNumber(o.recommended_price),
-    copyNumber(o.min_sale_price),
-    copyNumber(o.max_sale_price),
-    copyNumber(o.best_offer_sale_price),
-    copyText(o.currency),
-    copyNumber(o.stock),
-    copyNumber(o.general_stock),
-    copyNumber(o.estimated_stock),
-    copyNumber(o.handling_time),
-    copyNumber(o.vat_id),
-    copyNumber(o.offer_validation_status),
-    copyNumber(o.validation_status),
-    copyNumber(o.number_of_offers),
-    copyNumber(o.buy_button_rank),
-    copyTextArray(o.ean),
-    copyText(rawText),
-  ].join('\t');
+/** An offer of a page, known before it is parsed: its id and the hash of its bytes. */
+export interface OfferHash {
+  id: number;
+  hash: string;
 }
 
 /**
- * Upserts one page of offers for an account, in the caller's transaction. Rows whose content hash is
- * unchanged are not touched at all. When `scanRunId` is given, the ids are remembered for the
- * soft-delete at the end of that full scan.
- *
- * Three statements whatever the page size: the stored hashes are read (and the ids marked seen) in
- * one; only the records that changed are then sent, as one COPY into a session-local staging table,
- * and merged by one `insert … on conflict`. An unchanged page therefore sends no record at all.
+ * Which offers of a page must be written: those the mirror lacks, holds deleted, or holds with
+ * another hash. One statement, which also marks the ids seen when `scanRunId` (a full scan) is given;
+ * an unchanged page costs this and nothing else.
  */
-export async function upsertOffers(tx: Tx, account: string, offers: OfferRow[], scanRunId: number | null): Promise<UpsertCounts> {
-  if (offers.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-  // A page may repeat an id; the last copy wins (ON CONFLICT cannot touch a row twice).
-  const byId = new Map(offers.map((o) => [o.id, o]));
-  const ids = tx.array([...byId.keys()]);
-  const stored = await tx<{ id: string; content_hash: string; deleted: boolean }[]>`
-    ${scanRunId === null ? tx`` : tx`with seen as (insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, unnest(${ids}::bigint[]) on conflict do nothing)`}
-    select id, content_hash, deleted_at is not null as deleted from emag_offers
-    where account = ${account} and id = any(${ids}::bigint[])`;
-  const known = new Map(stored.map((r) => [Number(r.id), r]));
-  const lines: string[] = [];
-  for (const o of byId.values()) {
-    const rawText = JSON.stringify(o.raw);
-    const h = hashText(rawText);
-    const k = known.get(o.id);
-    if (k && !k.deleted && k.content_hash === h) continue;
-    lines.push(stageLine(o, h, rawText));
-  }
-  if (lines.length === 0) return { inserted: 0, updated: 0, unchanged: offers.length };
+export async function offersToWrite(db: Db, account: string, page: readonly OfferHash[], scanRunId: number | null): Promise<Set<number>> {
+  if (page.length === 0) return new Set();
+  const ids = db.array(page.map((o) => o.id));
+  const hashes = db.array(page.map((o) => o.hash));
+  // The stored hash is a subquery per record, not a join: a join over a table that grew since its
+  // last ANALYZE may be planned as a hash join scanning every row of the account, on every page.
+  const rows = await db<{ id: string }[]>`
+    with page (id, content_hash) as materialized (select * from unnest(${ids}::bigint[], ${hashes}::text[]))
+    ${scanRunId === null ? db`` : db`, seen as (insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, id from page on conflict do nothing)`}
+    select p.id from page p
+    where (select o.content_hash from emag_offers o where o.account = ${account} and o.id = p.id and o.deleted_at is null) is distinct from p.content_hash`;
+  return new Set(rows.map((r) => Number(r.id)));
+}
 
+/** The offer columns in the order of the staging table and of each COPY row (`ord`: the row's place in its page). */
+const COLUMNS = [
+  'id', 'content_hash', 'part_number', 'part_number_key', 'name', 'brand', 'category_id', 'status', 'sale_price',
+  'recommended_price', 'min_sale_price', 'max_sale_price', 'best_offer_sale_price', 'currency', 'stock', 'general_stock',
+  'estimated_stock', 'handling_time', 'vat_id', 'offer_validation_status', 'validation_status', 'number_of_offers',
+  'buy_button_rank', 'ean', 'raw',
+] as const;
+
+/** Each column's type: the staging table holds text, the merge casts. */
+const TYPES: Record<(typeof COLUMNS)[number], string> = {
+  id: 'bigint', content_hash: 'text', part_number: 'text', part_number_key: 'text', name: 'text', brand: 'text',
+  category_id: 'bigint', status: 'smallint', sale_price: 'numeric', recommended_price: 'numeric', min_sale_price: 'numeric',
+  max_sale_price: 'numeric', best_offer_sale_price: 'numeric', currency: 'text', stock: 'integer', general_stock: 'integer',
+  estimated_stock: 'integer', handling_time: 'integer', vat_id: 'integer', offer_validation_status: 'smallint',
+  validation_status: 'smallint', number_of_offers: 'integer', buy_button_rank: 'integer', ean: 'text[]', raw: 'jsonb',
+};
+
+const COLUMN_LIST = COLUMNS.join(', ');
+const CAST_LIST = COLUMNS.map((c) => (TYPES[c] === 'text' ? c : `${c}::${TYPES[c]}`)).join(', ');
+const STAGE_TABLE = ['ord', ...COLUMNS].map((c) => `${c} text`).join(', ');
+/** The stored values a record sets: when none of them differs, `updated_at` stays. */
+const VALUE_COLUMNS = COLUMNS.filter((c) => c !== 'id' && c !== 'content_hash');
+const SET_LIST = [...VALUE_COLUMNS, 'content_hash'].map((c) => `${c} = excluded.${c}`).join(', ');
+const SAME_VALUES = `(${VALUE_COLUMNS.map((c) => `o.${c}`).join(', ')}) is not distinct from (${VALUE_COLUMNS.map((c) => `excluded.${c}`).join(', ')})`;
+
+/** A text[] as its array literal `{"a","b"}`. */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/**
+ * The offers of a page to write, as the COPY rows of the staging table, built as each record is
+ * parsed: the parsed record is garbage at once (young), rather than held until the write is done.
+ */
+export class OfferCopy {
+  readonly #copy = new BinaryCopy(200 * 1024);
+  #count = 0;
+
+  /** How many offers were added. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Adds an offer: its columns, the hash of its bytes, and those bytes (stored as `raw`; bytes that are not UTF-8 as the text they decode to). */
+  add(o: OfferRow, hash: string, bytes: Buffer): void {
+    this.#copy.row([
+      this.#count++, o.id, hash, o.part_number, o.part_number_key, o.name, o.brand, o.category_id, o.status, o.sale_price,
+      o.recommended_price, o.min_sale_price, o.max_sale_price, o.best_offer_sale_price, o.currency, o.stock, o.general_stock,
+      o.estimated_stock, o.handling_time, o.vat_id, o.offer_validation_status, o.validation_status, o.number_of_offers,
+      o.buy_button_rank, arrayLiteral(o.ean), isUtf8(bytes) ? bytes : bytes.toString('utf8'),
+    ]);
+  }
+
+  /** The COPY stream's bytes. */
+  bytes(): Buffer {
+    return this.#copy.finish();
+  }
+}
+
+/**
+ * Writes a page's offers (those `offersToWrite` named) in the caller's transaction: one binary COPY
+ * into a session-local staging table and one `insert … on conflict` merge, whatever the page size.
+ * A page that repeats an id is written with its last copy. `updated_at` moves only when a stored
+ * value changes: a new hash over the same values (eMAG escaping a character differently, an older
+ * release's hash) rewrites the hash alone.
+ */
+export async function writeOffers(tx: Tx, account: string, offers: OfferCopy): Promise<UpsertCounts> {
+  if (offers.size === 0) return { inserted: 0, updated: 0, unchanged: 0 };
   // Emptied at every commit; created once per connection (a no-op afterwards). Sent with the COPY,
   // in one write: the COPY waits for it on the connection anyway.
-  const created = tx`
-    create temp table if not exists emag_offer_stage (
-      id bigint, content_hash text, part_number text, part_number_key text, name text, brand text,
-      category_id bigint, status smallint, sale_price numeric, recommended_price numeric, min_sale_price numeric,
-      max_sale_price numeric, best_offer_sale_price numeric, currency text, stock integer, general_stock integer,
-      estimated_stock integer, handling_time integer, vat_id integer, offer_validation_status smallint,
-      validation_status smallint, number_of_offers integer, buy_button_rank integer, ean text[], raw text
-    ) on commit delete rows`.execute();
+  const created = tx`create temp table if not exists emag_offer_stage (${tx.unsafe(STAGE_TABLE)}) on commit delete rows`.execute();
   // Its failure aborts the transaction, so it surfaces as the COPY's.
   created.catch(() => {});
-  const copy = await tx`copy emag_offer_stage (${tx.unsafe(STAGE_COLUMNS)}) from stdin`.writable();
+  const stream = await tx`copy emag_offer_stage (ord, ${tx.unsafe(COLUMN_LIST)}) from stdin (format binary)`.writable();
   await created;
   await new Promise<void>((resolve, reject) => {
-    copy.once('error', reject);
-    copy.once('finish', resolve);
-    copy.end(`${lines.join('\n')}\n`);
+    stream.once('error', reject);
+    stream.once('finish', resolve);
+    stream.end(offers.bytes());
   });
-  const [row] = await tx<{ inserted: number; updated: number }[]>`
+  // ON CONFLICT cannot touch a row twice: of a repeated id, the last copy (highest ord) is written.
+  const [row] = await tx<{ inserted: number; updated: number; written: number }[]>`
     with written as (
-      insert into emag_offers as o (account, ${tx.unsafe(STAGE_COLUMNS)})
-      select ${account}, ${tx.unsafe(STAGE_COLUMNS.replace(/\braw$/, 'raw::jsonb'))} from emag_offer_stage
-      on conflict (account, id) do update set
-        part_number = excluded.part_number, part_number_key = excluded.part_number_key, name = excluded.name,
-        brand = excluded.brand, category_id = excluded.category_id, status = excluded.status,
-        sale_price = excluded.sale_price, recommended_price = excluded.recommended_price,
-        min_sale_price = excluded.min_sale_price, max_sale_price = excluded.max_sale_price,
-        best_offer_sale_price = excluded.best_offer_sale_price, currency = excluded.currency,
-        stock = excluded.stock, general_stock = excluded.general_stock, estimated_stock = excluded.estimated_stock,
-        handling_time = excluded.handling_time, vat_id = excluded.vat_id,
-        offer_validation_status = excluded.offer_validation_status, validation_status = excluded.validation_status,
-        number_of_offers = excluded.number_of_offers, buy_button_rank = excluded.buy_button_rank,
-        ean = excluded.ean, raw = excluded.raw, content_hash = excluded.content_hash,
-        updated_at = now(), last_seen_at = now(), deleted_at = null
+      insert into emag_offers as o (account, ${tx.unsafe(COLUMN_LIST)})
+      select distinct on (id::bigint) ${account}, ${tx.unsafe(CAST_LIST)} from emag_offer_stage order by id::bigint, ord::integer desc
+      on conflict (account, id) do update set ${tx.unsafe(SET_LIST)},
+        updated_at = case when o.deleted_at is null and ${tx.unsafe(SAME_VALUES)} then o.updated_at else now() end,
+        last_seen_at = now(), deleted_at = null
       where o.content_hash is distinct from excluded.content_hash or o.deleted_at is not null
-      returning (xmax = 0) as inserted
+      returning (xmax = 0) as inserted, updated_at = now() as changed
     )
-    select (count(*) filter (where inserted))::int as inserted, (count(*) filter (where not inserted))::int as updated from written`;
-  return { inserted: row.inserted, updated: row.updated, unchanged: offers.length - row.inserted - row.updated };
+    select (count(*) filter (where inserted))::int as inserted, (count(*) filter (where changed and not inserted))::int as updated from written`;
+  return { inserted: row.inserted, updated: row.updated, unchanged: offers.size - row.inserted - row.updated };
 }
 
 /**

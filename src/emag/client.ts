@@ -6,6 +6,8 @@ import ky, { type KyInstance } from 'ky';
 import type { AccountBudget } from './budget.ts';
 import type { CallEvent } from './call-event.ts';
 import { EmagError, type EmagErrorKind, kindOfMessages } from './errors.ts';
+import { answerBytes, httpFetch } from './http-fetch.ts';
+import { JsonShapeError, type RawRecord, type SplitAnswer, splitAnswer } from './raw-records.ts';
 
 /** Options of one account's client. */
 export interface EmagClientOptions {
@@ -38,6 +40,11 @@ export interface CallOptions {
   query?: Record<string, string>;
   /** Expect a file: a 200 answer of this content type is returned as bytes; eMAG's JSON errors still throw. */
   binary?: string;
+  /**
+   * Return `results` as the records' bytes, unparsed (`RawRecord[]`, see raw-records.ts); the
+   * envelope is checked as usual. A `results` that is no list or object comes back as it was sent.
+   */
+  records?: boolean;
 }
 
 /** The `results` of a successful envelope, and its messages. */
@@ -95,6 +102,8 @@ export class EmagClient {
       // Retries are ours: eMAG's reads are POSTs, and a garbled 200 must be retried too.
       retry: 0,
       throwHttpErrors: false,
+      // node:http under ky: Node's fetch costs more CPU per page than storing it (see http-fetch.ts).
+      fetch: httpFetch,
     });
   }
 
@@ -171,20 +180,28 @@ export class EmagClient {
       }
       status = response.status;
       if (opts.binary && status === 200 && (response.headers.get('content-type') ?? '').toLowerCase().startsWith(opts.binary)) {
-        const bytes = Buffer.from(await withTimeout(response.arrayBuffer(), this.#opts.timeoutMs));
+        const bytes = await withTimeout(answerBytes(response), this.#opts.timeoutMs);
         return { results: bytes as T, messages: [], status };
       }
       let text: string;
+      let records: RawRecord[] | null = null;
       try {
         // ky's timeout covers the headers; a body that stalls or breaks off is the same failure.
-        text = await withTimeout(response.text(), this.#opts.timeoutMs);
+        if (opts.records) {
+          const body = await withTimeout(answerBytes(response), this.#opts.timeoutMs);
+          // Not one JSON object (a truncated answer, a proxy's page): read as text, for the error that names it.
+          const split = trySplit(body);
+          text = split?.envelope ?? body.toString('utf8');
+          records = split?.records ?? null;
+        } else text = await withTimeout(response.text(), this.#opts.timeoutMs);
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         kind = (err as Error).name === 'TimeoutError' ? 'timeout' : 'network';
         throw this.#error(kind, kind === 'timeout' ? `answer body not complete within ${this.#opts.timeoutMs} ms` : `network error while reading the answer: ${(err as Error).message}`, resource, action, status);
       }
       try {
-        return this.#interpret<T>(response, text, resource, action);
+        const result = this.#interpret<T>(response, text, resource, action);
+        return records === null ? result : { ...result, results: records as T };
       } catch (err) {
         if (err instanceof EmagError) kind = err.kind;
         throw err;
@@ -245,6 +262,16 @@ export class EmagClient {
 
   #error(kind: EmagErrorKind, message: string, resource: string, action: string, status: number | null, messages: string[] = [], retryAfter: number | null = null): EmagError {
     return new EmagError(kind, message, this.account, resource, action, status, messages, retryAfter);
+  }
+}
+
+/** The answer split around its records, or null when it is not one well-formed JSON object. */
+function trySplit(body: Buffer): SplitAnswer | null {
+  try {
+    return splitAnswer(body);
+  } catch (err) {
+    if (err instanceof JsonShapeError) return null;
+    throw err;
   }
 }
 

@@ -7,6 +7,7 @@
 import type { EmagClient } from './client.ts';
 import { EmagError } from './errors.ts';
 import { list } from './quirks.ts';
+import type { RawRecord } from './raw-records.ts';
 
 /** eMAG's page size ceiling (§1.3: larger is silently cut to 100). */
 export const PAGE_SIZE = 100;
@@ -29,6 +30,22 @@ export async function readList(client: EmagClient, resource: string, body: objec
   }
   return list(results, 'results', null);
 }
+
+/**
+ * The records `resource/read` answers for `body`, as the bytes eMAG sent (see raw-records.ts), with
+ * the same checks as `readList`: a list or a PHP array sent as an object; anything else is invalid.
+ */
+export async function readRecords(client: EmagClient, resource: string, body: object, signal: AbortSignal | undefined, page?: number): Promise<RawRecord[]> {
+  const { results } = await client.call<RawRecord[] | null>(resource, 'read', body, { signal, records: true });
+  if (!Array.isArray(results)) {
+    const which = page === undefined ? '' : ` page ${page}`;
+    throw new EmagError('invalid_response', `results of ${resource}/read${which} is not a list`, client.account, resource, 'read');
+  }
+  return results;
+}
+
+/** Reads one page of `resource/read`: parsed (`readList`) or as bytes (`readRecords`). */
+export type PageReader<T> = (client: EmagClient, resource: string, body: object, signal: AbortSignal | undefined, page?: number) => Promise<T[]>;
 
 /** What `readPages` reads and where each page goes. */
 export interface PagesOptions {
@@ -94,8 +111,10 @@ export async function inPool<T>(width: number, signal: AbortSignal, next: () => 
 }
 
 /** What `scanPages` reads and where each page goes. */
-export interface ScanOptions {
+export interface ScanOptions<T> {
   client: EmagClient;
+  /** How a page is read: `readRecords` hands the stream each record's bytes, `readList` parses them. */
+  reader: PageReader<T>;
   resource: string;
   filters: object;
   signal: AbortSignal;
@@ -108,7 +127,7 @@ export interface ScanOptions {
   /** Told eMAG's count when it arrives. */
   onCount?: (count: { items: number; pages: number }) => void;
   /** Stores one page; pages finish in any order. */
-  onPage: (items: unknown[], page: number) => Promise<void>;
+  onPage: (items: T[], page: number) => Promise<void>;
 }
 
 /**
@@ -118,7 +137,7 @@ export interface ScanOptions {
  * more exists (the catalog grew). Returns whether the end was reached (`exhausted`) or the cap
  * stopped it (`capped`); throws the first failure once every page in flight has ended.
  */
-export async function scanPages(opts: ScanOptions): Promise<{ exhausted: boolean; capped: boolean }> {
+export async function scanPages<T>(opts: ScanOptions<T>): Promise<{ exhausted: boolean; capped: boolean }> {
   const { client, resource, filters, signal, firstPage, lastAllowed } = opts;
   let total: { items: number; pages: number } | null = null;
   let countFailure: { err: unknown } | null = null;
@@ -148,7 +167,7 @@ export async function scanPages(opts: ScanOptions): Promise<{ exhausted: boolean
     return undefined;
   };
   const read = async (page: number) => {
-    const items = await readList(client, resource, { ...filters, currentPage: page, itemsPerPage: PAGE_SIZE }, signal, page);
+    const items = await opts.reader(client, resource, { ...filters, currentPage: page, itemsPerPage: PAGE_SIZE }, signal, page);
     if (items.length < PAGE_SIZE) exhausted = true;
     else if (page === lastPage) {
       await counted;

@@ -1,13 +1,15 @@
 /**
  * The offers stream: pages through `product_offer/read` with several pages in flight (the rate
- * budget, not latency, sets the pace), upserts each page in one transaction, and soft-deletes what a
- * completed full scan did not see.
+ * budget, not latency, sets the pace), writes what changed of each page in one transaction, and
+ * soft-deletes what a completed full scan did not see.
  */
-import { dropScan, finishFullScan, unseenOffers, upsertOffers } from '../db/offers.ts';
+import { bytesHash, dropScan, finishFullScan, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { readOffersById } from '../emag/lookups.ts';
 import { parseOffer } from '../emag/offer-record.ts';
-import { pagesInFlight, scanPages } from '../emag/pages.ts';
+import { pagesInFlight, readRecords, scanPages } from '../emag/pages.ts';
+import { RecordError, type RejectedRecord } from '../emag/quirks.ts';
+import { type RawRecord, recordValue } from '../emag/raw-records.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
 /** Filters of a selective scan (any of product_offer/read's). A filtered scan never soft-deletes. */
@@ -25,6 +27,47 @@ async function softDeleteMissing(ctx: StreamContext, scanRunId: number): Promise
   // Still on eMAG: kept. Their values are left to the next scan (reads by id carry some fields in
   // another shape than scans do).
   return finishFullScan(sql, account.name, scanRunId, missing.filter((id) => !still.has(id)));
+}
+
+/**
+ * Stores one page of offers as eMAG sent them. Each record's bytes are hashed, the mirror names the
+ * ones whose hash it does not hold, and only those are parsed and written; the rest cost a hash.
+ * Records whose id could not be read without parsing are parsed too: the parser says what is wrong.
+ */
+async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: number | null): Promise<UpsertCounts> {
+  const { sql, account, run } = ctx;
+  const hashes = records.map((r) => bytesHash(r.bytes));
+  const known: OfferHash[] = [];
+  records.forEach((r, i) => {
+    if (r.id !== null) known.push({ id: r.id, hash: hashes[i] });
+  });
+  const write = await offersToWrite(sql, account.name, known, scanRunId);
+  const offers = new OfferCopy();
+  const bad: RejectedRecord[] = [];
+  records.forEach((r, i) => {
+    if (r.id !== null && !write.has(r.id)) return;
+    let value: unknown;
+    try {
+      value = recordValue(r);
+    } catch (err) {
+      // One record that is not JSON among good ones: set aside with its text, not the whole page.
+      bad.push({ key: r.id === null ? null : String(r.id), reason: `record is not valid JSON: ${(err as Error).message}`, raw: r.bytes.toString('utf8') });
+      return;
+    }
+    try {
+      offers.add(parseOffer(value), hashes[i], r.bytes);
+    } catch (err) {
+      if (!(err instanceof RecordError)) throw err;
+      bad.push({ key: err.key, reason: err.message, raw: value });
+    }
+  });
+  const skipped = records.length - offers.size - bad.length;
+  if (offers.size === 0 && bad.length === 0) return { inserted: 0, updated: 0, unchanged: skipped };
+  const c = await sql.begin(async (tx) => {
+    await run.quarantine(tx, bad);
+    return writeOffers(tx, account.name, offers);
+  });
+  return { ...c, unchanged: c.unchanged + skipped };
 }
 
 /** Runs an offers scan; `filters` makes it selective. */
@@ -53,6 +96,7 @@ export function offersStream(filters: OfferFilters = {}) {
     try {
       result = await scanPages({
         client,
+        reader: readRecords,
         resource: 'product_offer',
         filters,
         signal,
@@ -62,10 +106,10 @@ export function offersStream(filters: OfferFilters = {}) {
         onCount: (c) => {
           counters.pages_total = Math.max(counters.pages_total ?? 0, Math.min(Math.max(c.pages, startPage - 1), cap));
         },
-        onPage: async (items, page) => {
-          const { counts } = await run.store(items, parseOffer, (tx, rows) => upsertOffers(tx, account.name, rows, scanRunId));
+        onPage: async (records, page) => {
+          const counts = await storePage(ctx, records, scanRunId);
           counters.pages_done++;
-          run.count(items.length, counts);
+          run.count(records.length, counts);
           if (counters.pages_total !== null && page > counters.pages_total) counters.pages_total = page;
           // The checkpoint is the contiguous prefix of committed pages: pages finish in any order.
           committed.add(page);
