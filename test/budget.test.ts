@@ -207,6 +207,30 @@ test('a new owner keeps its distance from the requests the old owner logged', as
   assert.ok((await budget.orders.take()) < 50, 'the orders group had no recent send');
 });
 
+test('a request that leaves later than its slot moves the next slot on: arrivals keep the spacing', async () => {
+  const budget = new AccountBudget(12, 3);
+  const other = budget.other;
+  const take = other.take.bind(other);
+  let first = true;
+  // The first request's continuation is held up 300 ms after its grant, as a busy event loop does.
+  other.take = async (signal, opts) => {
+    const waited = await take(signal, opts);
+    if (first) {
+      first = false;
+      const until = performance.now() + 300;
+      while (performance.now() < until) {
+        // busy: the event loop is held
+      }
+    }
+    return waited;
+  };
+  const c = new EmagClient({ account: 'main', baseUrl: sandbox.url, username: TEST_ACCOUNTS[0].username, password: TEST_ACCOUNTS[0].password, budget, maxRetries: 0 });
+  const from = sandbox.log.length;
+  await Promise.all([c.read('product_offer', { currentPage: 1, itemsPerPage: 1 }), c.read('product_offer', { currentPage: 2, itemsPerPage: 1 })]);
+  const [a, b] = sandbox.log.slice(from).map((e) => e.t);
+  assert.ok(b - a >= other.spacingMs - 15, `arrivals ${Math.round(b - a)} ms apart; the spacing is ${Math.round(other.spacingMs)} ms`);
+});
+
 test('the budget keeps concurrent requests within 3/s without a single 429', async () => {
   const c = new EmagClient({ account: 'main', baseUrl: sandbox.url, username: TEST_ACCOUNTS[0].username, password: TEST_ACCOUNTS[0].password, budget: new AccountBudget(12, 3), maxRetries: 0 });
   const from = sandbox.log.length;

@@ -2,7 +2,7 @@
  * The eMAG API client for one account: Basic auth, the rate budget, the `isError` envelope checked on
  * every answer, typed errors, and retries only where they are safe. It knows nothing of Postgres.
  */
-import ky, { type KyInstance } from 'ky';
+import ky, { type KyInstance, type Options } from 'ky';
 import type { AccountBudget } from './budget.ts';
 import type { CallEvent } from './call-event.ts';
 import { EmagError, type EmagErrorKind, kindOfMessages } from './errors.ts';
@@ -157,7 +157,8 @@ export class EmagClient {
   }
 
   async #attempt<T>(resource: string, action: string, body: unknown, opts: CallOptions, attempt: number): Promise<EmagResult<T>> {
-    const waitedMs = await this.#opts.budget.for(resource).take(opts.signal, { priority: this.#opts.priority });
+    const budget = this.#opts.budget.for(resource);
+    const waitedMs = await budget.take(opts.signal, { priority: this.#opts.priority });
     const started = performance.now();
     let status = 0;
     let kind: EmagErrorKind | null = null;
@@ -170,7 +171,10 @@ export class EmagClient {
           body: body === undefined || opts.method === 'GET' ? undefined : JSON.stringify(body),
           searchParams: opts.query,
           signal: opts.signal,
-        });
+          // eMAG counts arrivals: a request that left later than its slot (a busy event loop, a new
+          // connection) moves the next slot on, so the two cannot arrive closer than the spacing.
+          onSent: () => budget.noteSentAt(performance.now()),
+        } as Options);
       } catch (err) {
         const e = err as Error;
         if (opts.signal?.aborted) throw err;

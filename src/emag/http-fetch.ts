@@ -5,7 +5,7 @@
  * limits) most of a core. ky stays the client (timeouts, its Request and Response); only the
  * transport under it changes.
  *
- * What it does: the request's method, headers and body; gzip, deflate and br answers decoded (off
+ * What it does: the request's method, headers and body, and a call once they are sent; gzip, deflate and br answers decoded (off
  * the main thread: zlib's async calls run on libuv's pool); the whole answer read before it resolves
  * (ky's timeout covers the body too); the request's signal aborts it. Redirects are not followed: an
  * API route that redirects is a wrong base URL, and its answer is reported as what it is.
@@ -43,9 +43,19 @@ function headersOf(raw: http.IncomingHttpHeaders): Headers {
   return h;
 }
 
-/** Sends `request` and resolves with the whole answer. Network failures reject as fetch's do: a TypeError whose `cause` says why. */
-export async function httpFetch(input: Request | URL | string, init?: RequestInit): Promise<Response> {
-  const request = input instanceof Request && init === undefined ? input : new Request(input, init);
+/** What httpFetch takes besides a fetch's: ky hands options it does not know of to its fetch. */
+export interface HttpFetchOptions extends RequestInit {
+  /** Called once the whole request is handed to the OS (the moment the server's rate windows count from). */
+  onSent?: () => void;
+}
+
+/**
+ * Sends a request and resolves with the whole answer. Network failures reject as fetch's do: a
+ * TypeError whose `cause` says why. A Request (what ky passes) is sent as it is; `init` then only
+ * carries `onSent`.
+ */
+export async function httpFetch(input: Request | URL | string, init?: HttpFetchOptions): Promise<Response> {
+  const request = input instanceof Request ? input : new Request(input, init);
   const url = new URL(request.url);
   const agent = agents[url.protocol as keyof typeof agents];
   if (agent === undefined) throw new TypeError('fetch failed', { cause: new Error(`unsupported protocol ${url.protocol}`) });
@@ -67,6 +77,7 @@ export async function httpFetch(input: Request | URL | string, init?: RequestIni
       reject(signal.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
     };
     req.once('error', fail);
+    if (init?.onSent) req.once('finish', init.onSent);
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
