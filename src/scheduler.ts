@@ -42,6 +42,17 @@ export function startOffsetSeconds(account: string, stream: string, periodSecond
   return offset % 60 === 0 ? offset + 1 : offset;
 }
 
+/**
+ * How long the `i`-th of `n` runs started together waits before it starts: one budget spacing
+ * (`spacingMs`, the least time between two of an account's requests) shared out between them.
+ * Accounts started at one moment would otherwise send — and get their answers, and store them —
+ * in lock-step, all at once every spacing: 50 accounts made bursts of 50 pages, 91 ms of event-loop
+ * lag at p99. Spread, no account's pace changes, and the last starts one spacing late at most.
+ */
+export function spreadStartMs(i: number, n: number, spacingMs: number): number {
+  return n <= 1 ? 0 : (spacingMs * i) / n;
+}
+
 /** The seconds between two slots of a schedule (for a cron expression, between its next two runs). */
 export function periodSeconds(schedule: Schedule): number {
   if (schedule.kind === 'interval') return schedule.minutes * 60;

@@ -1,9 +1,11 @@
 /**
  * `emag-sync sync`: one run of an account's stream (or of every stream, or every account) now.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig, type Stream } from '../config.ts';
 import { openRuntime } from '../daemon.ts';
 import { createLogger } from '../log.ts';
+import { spreadStartMs } from '../scheduler.ts';
 import { onStopSignal } from '../signals.ts';
 import { implementedStreams, type SelectiveSpec, STREAMS_SPEC } from '../streams/registry.ts';
 import { executeRun, type RunMode, type RunResult, type StreamFn } from '../streams/run.ts';
@@ -102,7 +104,9 @@ Options:
       const release = onStopSignal(log, () => abort.abort(new Error('interrupted')));
       try {
         const results = await Promise.all(
-          accounts.map(async (account) => {
+          accounts.map(async (account, i) => {
+            const spacing = runtime.deps.budgets.get(account.name)?.other.spacingMs ?? 0;
+            await delay(spreadStartMs(i, accounts.length, spacing), undefined, { signal: abort.signal }).catch(() => {});
             const streams = streamArg === 'all' ? implementedStreams().filter((s) => account.syncTypes.includes(s)) : [streamArg as Stream];
             const out: RunResult[] = [];
             for (const stream of streams) {

@@ -33,10 +33,10 @@ export interface GroupLimits {
 
 /**
  * eMAG's two windows for a group: a second (+35 ms) and a minute (+250 ms). eMAG counts arrivals,
- * and a request can reach it later than the one granted after it (a new connection, a busy event
- * loop): n + 1 grants spread over 1035 ms still arrive within a second when the first of them is
- * 35 ms later than the last. Measured on a loaded 2-core machine: 31 ms. The price: 3 req/s become
- * 2.90 (96.6 % of the ceiling), a little less with the jitter and the cold-start margin.
+ * and requests that left at their spacing can still arrive a little closer together (the network,
+ * the last step of a busy event loop): n + 1 grants spread over 1035 ms still arrive within a second
+ * only when the first of them is 35 ms later than the last. Measured on a loaded 2-core machine:
+ * 31 ms. The price: 3 req/s become 2.90 (96.6 % of the ceiling), a little less with the jitter.
  */
 export function groupWindows(limits: GroupLimits): Window[] {
   return [
@@ -44,16 +44,6 @@ export function groupWindows(limits: GroupLimits): Window[] {
     { ms: 60_000, limit: limits.perMinute, slackMs: 250 },
   ];
 }
-
-/**
- * Extra distance (ms) between the first grant after a pause and the next one. The first request
- * after a pause is the slow one on its way out — a new connection, a cold code path, in a fresh
- * process the first fetch at all — and arrives later than its slot while the next one, on a warm
- * path, does not: without this margin the two arrive closer together than they were granted.
- * Measured on a loaded 2-core machine: 42 ms, and up to 280 ms for the very first request of a new
- * process under heavy load. It costs 200 ms once per pause, nothing in a sustained scan.
- */
-export const COLD_START_MARGIN_MS = 200;
 
 /** Raised by `take` on a budget that was closed (its account is no longer ours to sync). */
 export class BudgetClosedError extends Error {
@@ -82,8 +72,6 @@ export class RateBudget {
   #queue: Waiter[] = [];
   #timer: NodeJS.Timeout | null = null;
   #closed: Error | null = null;
-  /** When the last grant was made (performance.now()). */
-  #lastGrant = Number.NEGATIVE_INFINITY;
   /** Total waiting time handed out (ms) and the number of requests that had to wait. */
   waitedMs = 0;
   waits = 0;
@@ -138,8 +126,12 @@ export class RateBudget {
   }
 
   /**
-   * Counts a request sent elsewhere at `atMs` (performance.now() time) — by a previous owner of the
-   * account — as if this budget had granted it, so the next grant keeps its distance from it.
+   * Counts a request sent at `atMs` (performance.now() time) as if this budget had granted it then,
+   * so the next grant keeps its distance from it: a request of a previous owner of the account, or
+   * one of ours that left later than its slot. eMAG counts arrivals, and the first request after a
+   * pause is the slow one on its way out (a new connection, a cold code path, a busy event loop):
+   * the client notes when each request actually left (measured: up to 340 ms late for the first
+   * request of a new process under heavy load, while the next, on a warm path, is not).
    */
   noteSentAt(atMs: number): void {
     const now = performance.now();
@@ -149,11 +141,6 @@ export class RateBudget {
       b.content = Math.min(b.content, refilled);
     }
     this.#reschedule();
-  }
-
-  /** Moves the next grant `ms` further away, in every window. */
-  #holdBack(ms: number): void {
-    for (let b: TokenBucket | undefined = this.#bucket; b; b = b.parentBucket) b.content -= ms * (b.tokensPerInterval / b.interval);
   }
 
   /** Rejects every waiter and every later `take` with `reason`, until `reopen`. */
@@ -194,10 +181,7 @@ export class RateBudget {
       }
       const entry = this.#queue.shift() as Waiter;
       if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
-      const now = performance.now();
-      if (now - this.#lastGrant > 2 * this.#spacingMs + COLD_START_MARGIN_MS) this.#holdBack(COLD_START_MARGIN_MS);
-      this.#lastGrant = now;
-      const waited = now - entry.since;
+      const waited = performance.now() - entry.since;
       if (waited > 5) {
         this.waits++;
         this.waitedMs += waited;
