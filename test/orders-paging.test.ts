@@ -188,3 +188,27 @@ test('a page failing mid-window leaves the cursor before that window; the next r
   const cursor = await getCheckpoint<{ until: string }>(r.db.sql, 'main', 'orders');
   assert.ok(cursor && Date.now() - new Date(cursor.until).getTime() < 60_000, 'the cursor reached now');
 });
+
+test('a run cancelled with pages in flight ends as cancelled; the cursor stays and the next run completes the window', async (t) => {
+  const r = await rig(t);
+  r.sandbox.account('main').addOrders(450, { modified: new Date(Date.now() - DAY) });
+  const abort = new AbortController();
+  const running = executeRun(r.deps, r.config.accounts[0], 'orders', ordersStream(), { mode: 'incremental', trigger: 'cli', signal: abort.signal });
+  // The count has sized the pool: pages 3-5 are asked for together.
+  await until(() => orderRequests(r, 'read').length >= 4, 'several pages asked for');
+  const abortedAt = Date.now();
+  abort.abort(new Error('interrupted'));
+  const res = await running;
+  assert.equal(res.status, 'cancelled');
+  assert.equal(res.error, 'cancelled: interrupted');
+  assert.equal(await getCheckpoint(r.db.sql, 'main', 'orders'), null, 'no cursor');
+  // A request already on the wire at the abort may arrive a moment later; none is sent after it.
+  const late = r.sandbox.log.filter((e) => e.account === 'main' && e.t > abortedAt + 20);
+  assert.deepEqual(late, [], 'nothing asked for after the abort');
+  const stored = (await mirroredIds(r)).size;
+
+  const again = await backfill(r);
+  assert.equal(again.status, 'succeeded', again.error ?? '');
+  assert.equal(again.counters.items_inserted, 450 - stored);
+  assert.equal((await mirroredIds(r)).size, 450);
+});
