@@ -1,13 +1,14 @@
 /**
  * The orders stream: reads `order/read` by `modifiedAfter`/`modifiedBefore` windows of at most 30 days
- * (eMAG rejects wider), from a cursor minus a lookback overlap, committing each window's cursor with
- * its last page. After each window a count check re-reads the window if paging shifted under us.
+ * (eMAG rejects wider), from a cursor minus a lookback overlap, with several pages of a window in
+ * flight so the orders budget, not latency, sets the pace. A window's cursor is committed once all
+ * its pages are stored and a count check says none was missed; else the window is read again.
  */
 import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
 import { upsertOrders } from '../db/orders.ts';
 import { type DateWindow, splitWindows, toEmagDate } from '../emag/dates.ts';
-import { parseOrder } from '../emag/order-record.ts';
 import { EmagError } from '../emag/errors.ts';
+import { parseOrder } from '../emag/order-record.ts';
 import { inPool, PAGE_SIZE, pagesInFlight, readList } from '../emag/pages.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
@@ -101,7 +102,8 @@ async function readWindowPages(ctx: StreamContext, body: Record<string, unknown>
       .count('order', body, signal)
       .then(
         (c) => {
-          last = Math.max(last, c.pages);
+          // From the items, not noOfPages: that one is in whatever page size the count was asked with.
+          last = Math.max(last, Math.ceil(c.items / PAGE_SIZE));
         },
         (err) => {
           failed = true;
