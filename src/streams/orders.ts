@@ -50,8 +50,8 @@ async function readWindowPages(ctx: StreamContext, body: Record<string, unknown>
   let counting = false;
   /** Set on the first failure (a page, the count, the guard) so that no one waits for pages any more. */
   let failed = false;
-  /** Answered pages the guard has not reached yet: it goes in page order. */
-  const answered = new Map<number, unknown[]>();
+  /** The keys of answered pages the guard has not reached yet (it goes in page order), and whether each page was full. */
+  const answered = new Map<number, { keys: Array<number | undefined>; full: boolean }>();
   let checked = 0;
   let pastShort = false;
   // Workers with nothing to ask for wait here until an answer or the count changes what is left.
@@ -79,14 +79,10 @@ async function readWindowPages(ctx: StreamContext, body: Record<string, unknown>
   const guard = () => {
     while (answered.has(checked + 1)) {
       const page = ++checked;
-      const items = answered.get(page) as unknown[];
+      const { keys: pageKeys, full } = answered.get(page) as { keys: Array<number | undefined>; full: boolean };
       answered.delete(page);
       const before = keys.size;
-      for (const item of items) {
-        const key = orderKey(item);
-        if (key !== undefined) keys.add(key);
-      }
-      const full = items.length >= PAGE_SIZE;
+      for (const key of pageKeys) if (key !== undefined) keys.add(key);
       // Pages past the first short one are read only because they were in flight; a sequential read never asked for them.
       if (full && !pastShort && keys.size === before) {
         throw new EmagError('invalid_response', `page ${page} of order/read repeated records already read: paging is not advancing`, client.account, 'order', 'read');
@@ -123,7 +119,8 @@ async function readWindowPages(ctx: StreamContext, body: Record<string, unknown>
       let items: unknown[];
       try {
         items = await readList(client, 'order', { ...body, currentPage: page, itemsPerPage: PAGE_SIZE }, signal, page);
-        answered.set(page, items);
+        // Only the keys wait for the guard: a page stuck in retries must not hold the pages after it in memory.
+        answered.set(page, { keys: items.map(orderKey), full: items.length >= PAGE_SIZE });
         guard();
         if (items.length < PAGE_SIZE) end = Math.min(end, page);
         else last = Math.max(last, page + 1);
