@@ -366,10 +366,12 @@ async function orders(db: BenchDatabase): Promise<void> {
   const sandbox = await sandboxProcess({ accounts: [{ name: 'orders', offers: 200, orders: ORDERS, orderHistoryDays: ORDER_DAYS }], enforceLimits: true, latencyMs: ORDERS_LATENCY_MS }, (10 + (wanted('backup') ? 12 : 0)) * 60_000);
   let report: SandboxReport;
   let r: RunResult;
+  let spacingMs: number;
   try {
     const start = new Date(Date.now() - (ORDER_DAYS + 1) * 86_400_000).toISOString();
     const config = benchConfig(db.url, { orders: sandbox.url }, { EMAG_ORDERS_START_DATE: start });
     const deps = await benchDeps(db.sql, config, 'emag');
+    spacingMs = deps.budgets.get(config.accounts[0].name)?.orders.spacingMs ?? Number.NaN;
     r = await executeRun(deps, config.accounts[0], 'orders', ordersStream(), { mode: 'incremental', trigger: 'cli' });
   } finally {
     report = await sandbox.stop();
@@ -386,6 +388,8 @@ async function orders(db: BenchDatabase): Promise<void> {
     ),
   );
   console.log(`   ${num(ORDERS)} orders over ${ORDER_DAYS} days at ${ORDERS_LATENCY_MS} ms latency; span: first to last request arrival at the sandbox.`);
+  // Whether the stream or the budget set the pace: a request that found the budget idle did not wait.
+  console.log(`   ${num(r.counters.rate_limit_waits)} of ${num(r.counters.api_requests)} requests waited for the orders budget, whose spacing allows ${num(1000 / spacingMs, 2)} req/s (${pct(1000 / spacingMs / 12)} of 12).`);
   judge(`orders backfill, ${num(ORDERS)} orders over ${ORDER_DAYS} days, share of 12 req/s × 100`, `≥ ${pct(BARS.ceilingRatio, 0)}`, `${pct(ratio)} (${num(perS)} orders/s)`, ratio >= BARS.ceilingRatio);
   judge('orders backfill: requests over the limits in any window; 429s', '0', `${num(report.violations)}; ${num(a.tooMany)}`, report.violations === 0 && a.tooMany === 0);
 }
