@@ -3,10 +3,12 @@
  * resource together (3/s, 180/min), over sliding windows. Every request — retries included — takes a
  * slot here before it is sent, so no combination of streams of one account can exceed the limits.
  *
- * Each window is a `limiter` TokenBucket of size 1 that drips `limit` tokens per (window + slack):
- * a bucket that never holds more than one token spaces grants at least (window + slack) / limit
- * apart, and n grants spaced so cannot fit in a half-open window of `window` ms unless
- * (n − 1) · (window + slack) / limit < window, i.e. n ≤ ⌈limit⌉ — for any rate, fractional or not.
+ * Each window is a `limiter` TokenBucket that drips `limit` tokens per (window + slack), so grants are
+ * spaced s = (window + slack) / limit apart. A bucket of exactly one token never gives back the time
+ * a timer fires late (1–2 ms a grant: 2 % of the orders pace), so it holds 1 + catchUp / s: a grant
+ * late by up to `catchUpMs` lets the next come that much sooner. In any window of `window` ms such a
+ * bucket grants at most ⌊1 + (catchUp + window) / s⌋, which is ⌈limit⌉ as long as catchUp < slack —
+ * for any rate, fractional or not; what the slack has left covers arrivals closer than departures.
  * The buckets run on performance.now(), so a wall-clock step (NTP) neither stalls nor bursts them.
  * `limiter` has no abort and no queue order of its own: the waiters queue here, first come first served.
  */
@@ -23,6 +25,8 @@ export interface Window {
    * can be a few ms closer together than our send times, so our windows are a little wider than eMAG's.
    */
   slackMs: number;
+  /** How much of a late grant the next may make up (ms); less than `slackMs`. @default 0 */
+  catchUpMs?: number;
 }
 
 /** Limits of one group. */
@@ -40,10 +44,17 @@ export interface GroupLimits {
  */
 export function groupWindows(limits: GroupLimits): Window[] {
   return [
-    { ms: 1000, limit: limits.perSecond, slackMs: 35 },
-    { ms: 60_000, limit: limits.perMinute, slackMs: 250 },
+    { ms: 1000, limit: limits.perSecond, slackMs: 35, catchUpMs: CATCH_UP_MS },
+    { ms: 60_000, limit: limits.perMinute, slackMs: 250, catchUpMs: CATCH_UP_MS },
   ];
 }
+
+/**
+ * How late a grant may be made up by the next (ms): timers fire up to 2 ms late (whole-ms timer
+ * clock) and more on a busy event loop. It comes out of eMAG's windows' slack: 30 of the second
+ * window's 35 ms stay for arrivals that come closer together than they left.
+ */
+export const CATCH_UP_MS = 5;
 
 /** Raised by `take` on a budget that was closed (its account is no longer ours to sync). */
 export class BudgetClosedError extends Error {
@@ -84,8 +95,12 @@ export class RateBudget {
     if (windows.length === 0) throw new RangeError('a budget needs at least one window');
     let bucket: TokenBucket | undefined;
     for (const w of windows) {
-      if (!(w.limit > 0) || !(w.ms > 0) || !(w.slackMs >= 0)) throw new RangeError(`invalid window ${JSON.stringify(w)}`);
-      bucket = new TokenBucket({ bucketSize: 1, tokensPerInterval: w.limit, interval: w.ms + w.slackMs, parentBucket: bucket });
+      const catchUp = w.catchUpMs ?? 0;
+      if (!(w.limit > 0) || !(w.ms > 0) || !(w.slackMs >= 0) || !(catchUp >= 0) || (catchUp > 0 && !(catchUp < w.slackMs))) {
+        throw new RangeError(`invalid window ${JSON.stringify(w)}`);
+      }
+      const perMs = w.limit / (w.ms + w.slackMs);
+      bucket = new TokenBucket({ bucketSize: 1 + catchUp * perMs, tokensPerInterval: w.limit, interval: w.ms + w.slackMs, parentBucket: bucket });
     }
     this.#bucket = bucket as TokenBucket;
     this.#spacingMs = Math.max(...windows.map((w) => (w.ms + w.slackMs) / w.limit));
@@ -137,7 +152,8 @@ export class RateBudget {
     const now = performance.now();
     for (let b: TokenBucket | undefined = this.#bucket; b; b = b.parentBucket) {
       b.drip();
-      const refilled = Math.max(0, now - atMs) * (b.tokensPerInterval / b.interval);
+      // As if granted at `atMs` from a full bucket: what a grant then would have left, refilled since.
+      const refilled = Math.max(0, now - atMs) * (b.tokensPerInterval / b.interval) + (b.bucketSize - 1);
       b.content = Math.min(b.content, refilled);
     }
     this.#reschedule();
