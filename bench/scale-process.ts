@@ -92,7 +92,9 @@ const started = performance.now();
 const runs = await Promise.all(
   config.accounts.map(async (account, i): Promise<ScaleRun> => {
     // As `emag-sync sync all` starts them.
-    await delay(spreadStartMs(i, config.accounts.length, deps.budgets.get(account.name)?.other.spacingMs ?? 0));
+    const budget = deps.budgets.get(account.name);
+    await delay(spreadStartMs(i, config.accounts.length, budget?.other.spacingMs ?? 0));
+    budget?.restart();
     active.push({ account: account.name, stream: 'offers', mode: 'full', trigger: 'cli', startedAt: new Date() });
     const { result, afterLastPageMs } = await timedFullScan(deps, account);
     active.splice(active.findIndex((a) => a.account === account.name), 1);

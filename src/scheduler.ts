@@ -43,8 +43,9 @@ export function startOffsetSeconds(account: string, stream: string, periodSecond
 }
 
 /**
- * How long the `i`-th of `n` runs started together waits before it starts: one budget spacing
- * (`spacingMs`, the least time between two of an account's requests) shared out between them.
+ * How long the `i`-th of `n` runs started together waits before it starts (and restarts its
+ * account's budget, whose first slot is one spacing later): one budget spacing (`spacingMs`, the
+ * least time between two of an account's requests) shared out between them.
  * Accounts started at one moment would otherwise send — and get their answers, and store them —
  * in lock-step, all at once every spacing: 50 accounts made bursts of 50 pages, 91 ms of event-loop
  * lag at p99. Spread, no account's pace changes, and the last starts one spacing late at most.

@@ -27,12 +27,17 @@ after(async () => {
 });
 
 test('`sync all --stream offers` performs one run per account and prints a summary line each', async () => {
+  const from = sandbox.log.length;
   const p = cli(['sync', 'all', '--stream', 'offers'], sandboxEnv(sandbox, db));
   const code = await exited(p, 60_000);
   assert.equal(code, 0, p.output());
   assert.match(p.output(), /^main\/offers succeeded in [\d.]+ s: 900 seen, 900 inserted/m);
   assert.match(p.output(), /^fbe\/offers succeeded in [\d.]+ s: 400 seen, 400 inserted/m);
   assert.doesNotMatch(p.output(), /sandbox-secret/);
+  // The accounts' starts are spread over one request spacing (345 ms at 3/s): not in lock-step.
+  const first = (account: string) => sandbox.log.slice(from).find((e) => e.account === account && e.resource === 'product_offer')?.t ?? Number.NaN;
+  const apart = Math.abs(first('fbe') - first('main'));
+  assert.ok(apart >= 150 && apart < 1000, `first requests ${Math.round(apart)} ms apart`);
 });
 
 test('`test` gives a verdict per account; wrong credentials are named as such', async () => {

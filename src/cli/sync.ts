@@ -105,8 +105,10 @@ Options:
       try {
         const results = await Promise.all(
           accounts.map(async (account, i) => {
-            const spacing = runtime.deps.budgets.get(account.name)?.other.spacingMs ?? 0;
-            await delay(spreadStartMs(i, accounts.length, spacing), undefined, { signal: abort.signal }).catch(() => {});
+            // Each account's budget starts one spacing before its first slot: shifted, they are not in lock-step.
+            const budget = runtime.deps.budgets.get(account.name);
+            await delay(spreadStartMs(i, accounts.length, budget?.other.spacingMs ?? 0), undefined, { signal: abort.signal }).catch(() => {});
+            budget?.restart();
             const streams = streamArg === 'all' ? implementedStreams().filter((s) => account.syncTypes.includes(s)) : [streamArg as Stream];
             const out: RunResult[] = [];
             for (const stream of streams) {

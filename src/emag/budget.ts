@@ -51,10 +51,12 @@ export function groupWindows(limits: GroupLimits): Window[] {
 
 /**
  * How late a grant may be made up by the next (ms): timers fire up to 2 ms late (whole-ms timer
- * clock) and more on a busy event loop. It comes out of eMAG's windows' slack: 30 of the second
- * window's 35 ms stay for arrivals that come closer together than they left.
+ * clock) and more on a busy event loop (50 accounts at once: 37 ms p99). It comes out of eMAG's
+ * windows' slack: 25 of the second window's 35 ms stay for arrivals that come closer together than
+ * they left. Measured: 5 ms gave an orders backfill 94.8 % of 12 req/s and 50 accounts 94.9 % of
+ * 3 req/s; 10 ms, 95.7 % (the spacing's own 96.6 % less the count requests) and 95.0 %.
  */
-export const CATCH_UP_MS = 5;
+export const CATCH_UP_MS = 10;
 
 /** Raised by `take` on a budget that was closed (its account is no longer ours to sync). */
 export class BudgetClosedError extends Error {
@@ -239,11 +241,17 @@ export class AccountBudget {
 
   /** Accepts requests again, as if one had just been sent (the account's last owner may have sent one). */
   reopen(): void {
+    for (const g of [this.orders, this.other]) g.reopen();
+    this.restart();
+  }
+
+  /**
+   * Counts a request as sent just now in both groups, as a new budget does: the next slot is one
+   * spacing away. Runs started together but spread out (`spreadStartMs`) take their phase from it.
+   */
+  restart(): void {
     const now = performance.now();
-    for (const g of [this.orders, this.other]) {
-      g.reopen();
-      g.noteSentAt(now);
-    }
+    for (const g of [this.orders, this.other]) g.noteSentAt(now);
   }
 }
 
