@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,11 +9,11 @@ import { freePort } from '../src/db/connect.ts';
 import { type Sandbox, startSandbox } from '../src/sandbox/server.ts';
 import { FORCED_EXIT_CODE, SAME_SIGNAL_MS } from '../src/signals.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
+import { cli } from './helpers/processes.ts';
 import { sandboxEnv, TEST_ACCOUNTS } from './helpers/setup.ts';
 
 let sandbox: Sandbox;
 let db: TestDatabase;
-const ROOT = new URL('..', import.meta.url).pathname;
 
 before(async () => {
   // Slow pages, so an offers scan of `main` is still going when the signals arrive.
@@ -35,17 +35,9 @@ interface Daemon {
 
 /** `emag-sync start`, syncing only offers, logging JSON at debug level. */
 async function startDaemon(): Promise<Daemon> {
-  const env = sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(await freePort()), EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_FBE_SYNC_TYPES: 'offers' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', EMAG_LOG_LEVEL: 'debug', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (c) => (out += c));
-  child.stderr?.on('data', (c) => (out += c));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, output: () => out, exited };
+  const env = sandboxEnv(sandbox, db, { EMAG_SYNC_PORT: String(await freePort()), EMAG_MAIN_SYNC_TYPES: 'offers', EMAG_FBE_SYNC_TYPES: 'offers', EMAG_LOG_LEVEL: 'debug' });
+  const p = cli(['start'], env);
+  return { ...p, exited: once(p.child, 'exit').then(([code]) => code as number | null) };
 }
 
 /** The id of main's offers run once it has committed a page. */
@@ -127,27 +119,19 @@ test('a Ctrl-C to the whole terminal group stops the demo gracefully: its embedd
   const dataDir = mkdtempSync(join(tmpdir(), 'emag-sync-demo-'));
   chmodSync(dataDir, 0o755);
   // Its own process group, like a terminal's foreground job: the signal below goes to every process in it.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo', '--offers', '300', '--latency', '0'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', EMAG_LOG_LEVEL: 'info', EMAG_SYNC_PORT: String(await freePort()), EMAG_SYNC_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  child.stdout?.on('data', (c) => (out += c));
-  child.stderr?.on('data', (c) => (out += c));
+  const { child, output } = cli(['demo', '--offers', '300', '--latency', '0'], { EMAG_SYNC_PORT: String(await freePort()), EMAG_SYNC_DATA_DIR: dataDir }, { detached: true });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   try {
     const end = Date.now() + 60_000;
-    while (!out.includes('demo running')) {
-      if (child.exitCode !== null || Date.now() > end) throw new Error(`the demo did not start:\n${out}`);
+    while (!output().includes('demo running')) {
+      if (child.exitCode !== null || Date.now() > end) throw new Error(`the demo did not start:\n${output()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     process.kill(-(child.pid as number), 'SIGINT');
-    assert.equal(await exited, 0, out);
-    assert.match(out, /emag-sync stopped/);
+    assert.equal(await exited, 0, output());
+    assert.match(output(), /emag-sync stopped/);
     // Had postgres taken the SIGINT, the leases' connection would have dropped under the stop.
-    assert.doesNotMatch(out, /lease lost|could not deregister|ECONNRESET/, out);
+    assert.doesNotMatch(output(), /lease lost|could not deregister|ECONNRESET/, output());
   } finally {
     if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });

@@ -13,12 +13,16 @@ export interface Proc {
   output: () => string;
 }
 
-/** Runs `emag-sync <args>` with only `env` (and PATH) in its environment. */
-export function cli(args: string[], env: Record<string, string>): Proc {
+/**
+ * Runs `emag-sync <args>` with only `env` (and PATH) in its environment; `detached` puts it in a
+ * process group of its own, as a terminal's foreground job is.
+ */
+export function cli(args: string[], env: Record<string, string>, opts: { detached?: boolean } = {}): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', EMAG_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached === true,
   });
   let out = '';
   child.stdout?.on('data', (c) => (out += c));
