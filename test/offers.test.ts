@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
+import { AccountBudget } from '../src/emag/budget.ts';
 import { EmagClient } from '../src/emag/client.ts';
 import { readOffersById } from '../src/emag/lookups.ts';
 import { parseOffer } from '../src/emag/offer-record.ts';
@@ -333,4 +336,29 @@ test('a full scan marks every id seen as it writes, and its end deletes only wha
     }
   });
   assert.equal([...mirror.values()].filter((x) => x.deleted_at === null).length, storable.length);
+});
+
+test('a record that is not JSON among good ones is quarantined with its text; the rest of the page is stored', async (t) => {
+  // A page eMAG could send: brackets balance, but one record is no JSON. Served by a server of its own.
+  const good = served('main')[0];
+  const records = [JSON.stringify({ ...good, id: 16_000_010 }), '{"id":16000011,"name":tru}', JSON.stringify({ ...good, id: 16_000_012 })];
+  const page = `{"isError":false,"messages":[],"results":[${records.join(',')}]}`;
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(req.url?.endsWith('/count') ? '{"isError":false,"messages":[],"results":{"noOfItems":"3","noOfPages":"1"}}' : page);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const crafted = { ...account('main'), name: 'craft', baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const d = { ...deps, budgets: new Map([['craft', new AccountBudget(12, 3)]]) };
+  const r = await executeRun(d, crafted, 'offers', offersStream({ status: 1 }), { mode: 'full', trigger: 'cli' });
+  assert.equal(r.status, 'partial', r.error ?? '');
+  assert.equal(r.counters.items_inserted, 2);
+  assert.equal(r.counters.items_failed, 1);
+  const [q] = await db.sql<{ record_key: string; reason: string; raw: unknown }[]>`select record_key, reason, raw from emag_quarantine where run_id = ${r.runId}`;
+  assert.equal(q.record_key, '16000011');
+  assert.match(q.reason, /record is not valid JSON/);
+  assert.equal(q.raw, '{"id":16000011,"name":tru}', 'the record is kept as the text it came as');
+  const stored = await db.sql`select id from emag_offers where account = 'craft' order by id`;
+  assert.deepEqual(stored.map((s) => Number(s.id)), [16_000_010, 16_000_012]);
 });

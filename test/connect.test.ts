@@ -1,0 +1,41 @@
+/**
+ * The database client's own sockets (TCP_NODELAY, see `noDelaySocket`): postgres.js's host list,
+ * refusals and reconnection still work through them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { connectUrl, freePort } from '../src/db/connect.ts';
+import { type TestDatabase, testDatabase } from './helpers/db.ts';
+
+let db: TestDatabase;
+before(async () => {
+  db = await testDatabase();
+});
+after(async () => {
+  await db?.close();
+});
+
+test('a host list whose first host refuses: the client connects to the next one', { timeout: 15_000 }, async () => {
+  const url = new URL(db.url);
+  const refused = await freePort();
+  const listed = db.url.replace(`@${url.host}`, `@127.0.0.1:${refused},${url.host}`);
+  assert.notEqual(listed, db.url);
+  const sql = connectUrl(listed, 1);
+  try {
+    const [row] = await sql<{ one: number }[]>`select 1 as one`;
+    assert.equal(row.one, 1);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+});
+
+test('a refused connection fails the query with the refusal, and does not hang', { timeout: 15_000 }, async () => {
+  const url = new URL(db.url);
+  url.host = `127.0.0.1:${await freePort()}`;
+  const sql = connectUrl(url.toString(), 1);
+  try {
+    await assert.rejects(sql`select 1`, (err: Error & { code?: string }) => err.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(err.message));
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+});
