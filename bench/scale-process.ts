@@ -5,13 +5,12 @@
  * every account's full scan at `startAt`, and prints a `ScaleReport` when they have all ended.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { setTimeout as delay } from 'node:timers/promises';
 import { AlertEngine } from '../src/alerts/evaluate.ts';
 import { connectUrl, poolSize } from '../src/db/connect.ts';
 import { VERSION } from '../src/daemon.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/metrics.ts';
-import { type ActiveRun, spreadStartMs } from '../src/scheduler.ts';
+import { type ActiveRun, spreadStart } from '../src/scheduler.ts';
 import { startStatusServer } from '../src/server/server.ts';
 import { benchConfig, benchDeps } from './sync-setup.ts';
 import { timedFullScan } from './timed-scan.ts';
@@ -92,9 +91,7 @@ const started = performance.now();
 const runs = await Promise.all(
   config.accounts.map(async (account, i): Promise<ScaleRun> => {
     // As `emag-sync sync all` starts them.
-    const budget = deps.budgets.get(account.name);
-    await delay(spreadStartMs(i, config.accounts.length, budget?.other.spacingMs ?? 0));
-    budget?.restart();
+    await spreadStart(deps.budgets.get(account.name), i, config.accounts.length);
     active.push({ account: account.name, stream: 'offers', mode: 'full', trigger: 'cli', startedAt: new Date() });
     const { result, afterLastPageMs } = await timedFullScan(deps, account);
     active.splice(active.findIndex((a) => a.account === account.name), 1);

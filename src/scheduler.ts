@@ -3,8 +3,10 @@
  * once, a per-account offset so nothing fires at round times, and failover retries with backoff.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Cron } from 'croner';
 import type { AccountConfig, Schedule, Stream } from './config.ts';
+import type { AccountBudget } from './emag/budget.ts';
 import { coerceError, scrubSecrets } from './errors.ts';
 import type { RunTrigger } from './db/runs.ts';
 import { type RunMode, type RunResult, executeRun, type StreamFn, type SyncDeps } from './streams/run.ts';
@@ -43,15 +45,17 @@ export function startOffsetSeconds(account: string, stream: string, periodSecond
 }
 
 /**
- * How long the `i`-th of `n` runs started together waits before it starts (and restarts its
- * account's budget, whose first slot is one spacing later): one budget spacing (`spacingMs`, the
- * least time between two of an account's requests) shared out between them.
+ * Waits for the `i`-th of `n` runs started together to take its turn, then restarts its account's
+ * budget (whose first slot is then one spacing away): one spacing shared out between the `n`.
  * Accounts started at one moment would otherwise send — and get their answers, and store them —
- * in lock-step, all at once every spacing: 50 accounts made bursts of 50 pages, 91 ms of event-loop
- * lag at p99. Spread, no account's pace changes, and the last starts one spacing late at most.
+ * in lock-step, all at once every spacing (every budget's first slot is one spacing after it was
+ * made): 50 accounts made bursts of 50 pages. Spread, no account's pace changes, and the last starts
+ * one spacing late at most. An abort ends the wait at once.
  */
-export function spreadStartMs(i: number, n: number, spacingMs: number): number {
-  return n <= 1 ? 0 : (spacingMs * i) / n;
+export async function spreadStart(budget: AccountBudget | undefined, i: number, n: number, signal?: AbortSignal): Promise<void> {
+  if (!budget || n <= 1) return;
+  await delay((budget.other.spacingMs * i) / n, undefined, { signal }).catch(() => {});
+  budget.restart();
 }
 
 /** The seconds between two slots of a schedule (for a cron expression, between its next two runs). */

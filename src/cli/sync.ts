@@ -1,11 +1,10 @@
 /**
  * `emag-sync sync`: one run of an account's stream (or of every stream, or every account) now.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig, type Stream } from '../config.ts';
 import { openRuntime } from '../daemon.ts';
 import { createLogger } from '../log.ts';
-import { spreadStartMs } from '../scheduler.ts';
+import { spreadStart } from '../scheduler.ts';
 import { onStopSignal } from '../signals.ts';
 import { implementedStreams, type SelectiveSpec, STREAMS_SPEC } from '../streams/registry.ts';
 import { executeRun, type RunMode, type RunResult, type StreamFn } from '../streams/run.ts';
@@ -53,9 +52,10 @@ export const sync: Command = {
   usage: `Usage: emag-sync sync <account|all> [--stream <name|all>] [--mode full|incremental|selective]
                       [--filter name=value ...]
 
-Runs one sync of the given account (or every enabled account) now, prints one line per account and
-stream, and exits 0 when every run succeeded (or was partial), 1 when any failed or was
-cancelled (Ctrl-C), 75 when another emag-sync process is syncing the account.
+Runs one sync of the given account (or every enabled account, their starts spread over one request
+spacing so they do not send in lock-step) now, prints one line per account and stream, and exits 0
+when every run succeeded (or was partial), 1 when any failed or was cancelled (Ctrl-C), 75 when
+another emag-sync process is syncing the account.
 
 Options:
   --stream <name|all>   offers (default), orders, acknowledge, rma, reference, commands; "all"
@@ -105,10 +105,7 @@ Options:
       try {
         const results = await Promise.all(
           accounts.map(async (account, i) => {
-            // Each account's budget starts one spacing before its first slot: shifted, they are not in lock-step.
-            const budget = runtime.deps.budgets.get(account.name);
-            await delay(spreadStartMs(i, accounts.length, budget?.other.spacingMs ?? 0), undefined, { signal: abort.signal }).catch(() => {});
-            budget?.restart();
+            await spreadStart(runtime.deps.budgets.get(account.name), i, accounts.length, abort.signal);
             const streams = streamArg === 'all' ? implementedStreams().filter((s) => account.syncTypes.includes(s)) : [streamArg as Stream];
             const out: RunResult[] = [];
             for (const stream of streams) {

@@ -247,7 +247,7 @@ export class AccountBudget {
 
   /**
    * Counts a request as sent just now in both groups, as a new budget does: the next slot is one
-   * spacing away. Runs started together but spread out (`spreadStartMs`) take their phase from it.
+   * spacing away. Runs started together but spread out (`spreadStart` in scheduler.ts) take their phase from it.
    */
   restart(): void {
     const now = performance.now();
