@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { Config } from '../src/config.ts';
 import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { AccountBudget } from '../src/emag/budget.ts';
 import { EmagClient } from '../src/emag/client.ts';
 import { readOffersById } from '../src/emag/lookups.ts';
 import { parseOffer } from '../src/emag/offer-record.ts';
-import { bytesHash, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
+import { bytesHash, CopyRefused, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
 import { offersStream } from '../src/streams/offers.ts';
-import { executeRun, type RunMode, type SyncDeps } from '../src/streams/run.ts';
+import { executeRun, type RunMode, type RunResult, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
 import { harness, once, requestArrived, TEST_ACCOUNTS, syncDeps } from './helpers/setup.ts';
 
@@ -264,14 +264,15 @@ test('the COPY write path keeps every character: tabs, newlines, backslashes and
     const bytes = Buffer.from(text);
     return { row: parseOffer(JSON.parse(text)), hash: bytesHash(bytes), bytes };
   };
-  const write = (offers: ReturnType<typeof staged>[]) => {
-    const copy = new OfferCopy();
-    for (const o of offers) copy.add(o.row, o.hash, o.bytes);
-    return db.sql.begin((tx) => writeOffers(tx, 'copy', copy));
+  const write = (offers: ReturnType<typeof staged>[], allNew = false) => {
+    const copy = new OfferCopy('copy');
+    for (const o of offers) assert.ok(copy.add(o.row, o.hash, o.bytes));
+    return db.sql.begin((tx) => writeOffers(tx, copy, allNew));
   };
   const first = staged(odd);
-  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: first.row.id, hash: first.hash }], null), new Set([16_000_001]), 'a new offer is to be written');
-  assert.deepEqual(await write([first]), { inserted: 1, updated: 0, unchanged: 0 });
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: first.row.id, hash: first.hash }], null), { ids: new Set([16_000_001]), allNew: true }, 'a new offer is to be written');
+  // All new: one COPY straight into emag_offers.
+  assert.deepEqual(await write([first], true), { inserted: 1, updated: 0, unchanged: 0 });
   const [stored] = await db.sql<{ name: string; brand: string; ean: string[]; raw: { name: string }; updated_at: Date; content_hash: string }[]>`
     select name, brand, ean, raw, updated_at, content_hash from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(stored.name, odd.name);
@@ -280,32 +281,50 @@ test('the COPY write path keeps every character: tabs, newlines, backslashes and
   assert.deepEqual(stored.raw, JSON.parse(JSON.stringify(odd)), 'raw is the record as sent');
   assert.equal(stored.content_hash, first.hash, 'the hash is of the bytes as sent');
 
-  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: first.hash }], null), new Set(), 'the same bytes again: nothing to write');
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: first.hash }], null), { ids: new Set(), allNew: true }, 'the same bytes again: nothing to write');
   assert.deepEqual(await write([first]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same bytes again: nothing written');
+  // Told "all new" for a row another writer has added meanwhile: the COPY's conflict is rolled back
+  // to its savepoint and the page merged instead, in the same transaction.
+  assert.deepEqual(await write([first], true), { inserted: 0, updated: 0, unchanged: 1 }, 'a row added meanwhile: merged, not failed');
 
   // The same values in other bytes (PHP escapes "/" and non-ASCII): a new hash, but no change.
   const escaped = JSON.stringify(odd).replace(/\//g, '\\/').replace(/ă/g, '\\u0103');
   assert.notEqual(escaped, JSON.stringify(odd));
   const same = staged(odd, escaped);
-  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: same.hash }], null), new Set([16_000_001]));
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: same.hash }], null), { ids: new Set([16_000_001]), allNew: false });
   assert.deepEqual(await write([same]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same values: not counted as a change');
   const [rehashed] = await db.sql`select updated_at, content_hash from emag_offers where account = 'copy' and id = 16000001`;
   assert.deepEqual(rehashed.updated_at, stored.updated_at, 'updated_at stays when no value changed');
   assert.equal(rehashed.content_hash, same.hash, 'the new hash is kept, so the next read costs a hash only');
 
-  // A page that repeats an id: the last copy wins, and the row is written once.
+  // A copy takes an id once (the stream passes a repeated id's last copy).
   const changed = staged({ ...odd, sale_price: '123.4500' });
-  assert.deepEqual(await write([same, changed]), { inserted: 0, updated: 1, unchanged: 1 });
+  const twice = new OfferCopy('copy');
+  twice.add(same.row, same.hash, same.bytes);
+  assert.equal(twice.add(changed.row, changed.hash, changed.bytes), false, 'a second copy of an id is refused');
+  assert.equal(twice.size, 1);
+  assert.deepEqual(await write([changed]), { inserted: 0, updated: 1, unchanged: 0 });
   const [after] = await db.sql<{ sale_price: string; updated_at: Date }[]>`select sale_price, updated_at from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(Number(after.sale_price), 123.45);
   assert.ok(after.updated_at > stored.updated_at, 'updated_at moves on a change');
 
   // A soft-deleted offer that is served again comes back, though its record did not change.
   await db.sql`update emag_offers set deleted_at = now() where account = 'copy'`;
-  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: changed.hash }], null), new Set([16_000_001]), 'a deleted offer is to be written');
+  assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: changed.hash }], null), { ids: new Set([16_000_001]), allNew: false }, 'a deleted offer is to be written (its row is there)');
   assert.deepEqual(await write([changed]), { inserted: 0, updated: 1, unchanged: 0 });
   const [revived] = await db.sql`select deleted_at from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(revived.deleted_at, null);
+
+  // Bytes PostgreSQL will not take as jsonb: the COPY is refused — an error, not a hung transaction
+  // (postgres.js leaves such a COPY unsettled) — and the connection is usable afterwards.
+  const invalid = Buffer.from('{"id":16000003,"name":tru}');
+  const refused = new OfferCopy('copy');
+  refused.add(parseOffer({ id: 16_000_003, name: 'x' }), bytesHash(invalid), invalid);
+  for (const allNew of [true, false]) {
+    await assert.rejects(db.sql.begin((tx) => writeOffers(tx, refused, allNew)), CopyRefused);
+  }
+  const [{ n }] = await db.sql`select count(*)::int as n from emag_offers where account = 'copy' and id = 16000003`;
+  assert.equal(n, 0, 'nothing of the refused page is stored');
 
   // Bytes that are not UTF-8 (a stray Latin-1 byte) are stored as the text they decode to.
   const utf8 = Buffer.from(JSON.stringify({ ...odd, id: 16_000_002, name: 'Café' }));
@@ -317,7 +336,7 @@ test('the COPY write path keeps every character: tabs, newlines, backslashes and
   assert.equal(decoded.name, 'Caf\ufffd');
 });
 
-test('a full scan marks every id seen as it writes, and its end deletes only what eMAG no longer has', async () => {
+test('a full scan’s end deletes only what eMAG no longer has, and forgets the ids it saw', async () => {
   await synced();
   const removed = sandbox.account('fbe').removeOffers(2);
   const r = await sync('fbe');
@@ -338,20 +357,29 @@ test('a full scan marks every id seen as it writes, and its end deletes only wha
   assert.equal([...mirror.values()].filter((x) => x.deleted_at === null).length, storable.length);
 });
 
-test('a record that is not JSON among good ones is quarantined with its text; the rest of the page is stored', async (t) => {
-  // A page eMAG could send: brackets balance, but one record is no JSON. Served by a server of its own.
-  const good = served('main')[0];
-  const records = [JSON.stringify({ ...good, id: 16_000_010 }), '{"id":16000011,"name":tru}', JSON.stringify({ ...good, id: 16_000_012 })];
+/**
+ * A scan of `records` (JSON texts) as one page from an HTTP server of the test's own — pages eMAG
+ * could send but the sandbox cannot — for the account `name`; `full` scans without a filter (so
+ * its end may soft-delete), else a selective scan.
+ */
+async function craftedScan(t: TestContext, name: string, records: string[], full = false): Promise<RunResult> {
   const page = `{"isError":false,"messages":[],"results":[${records.join(',')}]}`;
   const server = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(req.url?.endsWith('/count') ? '{"isError":false,"messages":[],"results":{"noOfItems":"3","noOfPages":"1"}}' : page);
+    res.end(req.url?.endsWith('/count') ? `{"isError":false,"messages":[],"results":{"noOfItems":"${records.length}","noOfPages":"1"}}` : page);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
-  const crafted = { ...account('main'), name: 'craft', baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-  const d = { ...deps, budgets: new Map([['craft', new AccountBudget(12, 3)]]) };
-  const r = await executeRun(d, crafted, 'offers', offersStream({ status: 1 }), { mode: 'full', trigger: 'cli' });
+  const crafted = { ...account('main'), name, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const d = { ...deps, budgets: new Map([[name, new AccountBudget(12, 3)]]) };
+  return executeRun(d, crafted, 'offers', offersStream(full ? {} : { status: 1 }), { mode: 'full', trigger: 'cli' });
+}
+
+test('a record that is not JSON among good ones is quarantined with its text; the rest of the page is stored', async (t) => {
+  // Brackets balance, but one record is no JSON.
+  const good = served('main')[0];
+  const records = [JSON.stringify({ ...good, id: 16_000_010 }), '{"id":16000011,"name":tru}', JSON.stringify({ ...good, id: 16_000_012 })];
+  const r = await craftedScan(t, 'craft', records);
   assert.equal(r.status, 'partial', r.error ?? '');
   assert.equal(r.counters.items_inserted, 2);
   assert.equal(r.counters.items_failed, 1);
@@ -361,4 +389,28 @@ test('a record that is not JSON among good ones is quarantined with its text; th
   assert.equal(q.raw, '{"id":16000011,"name":tru}', 'the record is kept as the text it came as');
   const stored = await db.sql`select id from emag_offers where account = 'craft' order by id`;
   assert.deepEqual(stored.map((s) => Number(s.id)), [16_000_010, 16_000_012]);
+});
+
+test('a page that repeats an id is written with its last copy, once', async (t) => {
+  const good = served('main')[0];
+  const copy = (id: number, price: number) => JSON.stringify({ ...good, id, sale_price: price });
+  const r = await craftedScan(t, 'repeats', [copy(16_000_020, 10), copy(16_000_021, 20), copy(16_000_020, 30)]);
+  assert.equal(r.status, 'succeeded', r.error ?? '');
+  assert.deepEqual([r.counters.items_seen, r.counters.items_inserted, r.counters.items_unchanged], [3, 2, 1]);
+  const stored = await db.sql<{ id: string; sale_price: string }[]>`select id, sale_price from emag_offers where account = 'repeats' order by id`;
+  assert.deepEqual(stored.map((s) => [Number(s.id), Number(s.sale_price)]), [[16_000_020, 30], [16_000_021, 20]]);
+});
+
+test('a full scan that quarantines a stored offer does not soft-delete it', async (t) => {
+  const good = served('main')[0];
+  const ok = JSON.stringify({ ...good, id: 16_000_031 });
+  const first = await craftedScan(t, 'kept', [JSON.stringify({ ...good, id: 16_000_030 }), ok], true);
+  assert.equal(first.counters.items_inserted, 2, first.error ?? '');
+  // The same offer, now with a price the mirror cannot take: set aside, but eMAG still has it.
+  const second = await craftedScan(t, 'kept', [JSON.stringify({ ...good, id: 16_000_030, sale_price: 'n/a' }), ok], true);
+  assert.equal(second.status, 'partial', second.error ?? '');
+  assert.equal(second.counters.items_failed, 1);
+  assert.equal(second.counters.items_deleted, 0, 'a quarantined offer was seen');
+  const live = await db.sql`select id from emag_offers where account = 'kept' and deleted_at is null order by id`;
+  assert.deepEqual(live.map((s) => Number(s.id)), [16_000_030, 16_000_031]);
 });

@@ -4,6 +4,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import type { OfferRow } from '../emag/offer-record.ts';
 import type { Db, Sql, Tx } from './connect.ts';
 import { BinaryCopy } from './copy-binary.ts';
@@ -34,76 +36,121 @@ export interface OfferHash {
   hash: string;
 }
 
-/**
- * Which offers of a page must be written: those the mirror lacks, holds deleted, or holds with
- * another hash. One statement, which also marks the ids seen when `scanRunId` (a full scan) is given;
- * an unchanged page costs this and nothing else.
- */
-export async function offersToWrite(db: Db, account: string, page: readonly OfferHash[], scanRunId: number | null): Promise<Set<number>> {
-  if (page.length === 0) return new Set();
-  const ids = db.array(page.map((o) => o.id));
-  const hashes = db.array(page.map((o) => o.hash));
-  // The stored hash is a subquery per record, not a join: a join over a table that grew since its
-  // last ANALYZE may be planned as a hash join scanning every row of the account, on every page.
-  const rows = await db<{ id: string }[]>`
-    with page (id, content_hash) as materialized (select * from unnest(${ids}::bigint[], ${hashes}::text[]))
-    ${scanRunId === null ? db`` : db`, seen as (insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, id from page on conflict do nothing)`}
-    select p.id from page p
-    where (select o.content_hash from emag_offers o where o.account = ${account} and o.id = p.id and o.deleted_at is null) is distinct from p.content_hash`;
-  return new Set(rows.map((r) => Number(r.id)));
+/** The offers of a page to write, and whether the mirror holds none of them (not even deleted). */
+export interface OffersToWrite {
+  ids: Set<number>;
+  allNew: boolean;
 }
 
-/** The offer columns in the order of the staging table and of each COPY row (`ord`: the row's place in its page). */
+/**
+ * Which offers of a page must be written: those the mirror lacks, holds deleted, or holds with
+ * another hash. One statement, which also marks the others seen when `scanRunId` (a full scan) is
+ * given — the written ones are seen by their `last_seen_at`; an unchanged page costs this and
+ * nothing else.
+ */
+export async function offersToWrite(db: Db, account: string, page: readonly OfferHash[], scanRunId: number | null): Promise<OffersToWrite> {
+  if (page.length === 0) return { ids: new Set(), allNew: true };
+  const ids = db.array(page.map((o) => o.id));
+  const hashes = db.array(page.map((o) => o.hash));
+  // The stored row is a lateral lookup per record, not a join: a join over a table that grew since
+  // its last ANALYZE may be planned as a hash join scanning every row of the account, on every page.
+  const rows = await db<{ id: string; present: boolean }[]>`
+    with page as materialized (
+      select p.id, o.id is not null as present,
+        (o.content_hash is distinct from p.content_hash or o.deleted_at is not null) as write
+      from unnest(${ids}::bigint[], ${hashes}::text[]) as p (id, content_hash)
+      left join lateral (select id, content_hash, deleted_at from emag_offers o where o.account = ${account} and o.id = p.id) o on true
+    )
+    ${scanRunId === null ? db`` : db`, seen as (insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, id from page where not write on conflict do nothing)`}
+    select id, present from page where write`;
+  return { ids: new Set(rows.map((r) => Number(r.id))), allNew: rows.every((r) => !r.present) };
+}
+
+/** Marks offers seen by a full scan that were not written (records set aside in quarantine). */
+export async function markSeen(db: Db, scanRunId: number, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db`insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, unnest(${db.array([...ids])}::bigint[]) on conflict do nothing`;
+}
+
+/** The offer columns in the order of each COPY row (of `emag_offers` and of the staging table alike). */
 const COLUMNS = [
-  'id', 'content_hash', 'part_number', 'part_number_key', 'name', 'brand', 'category_id', 'status', 'sale_price',
+  'account', 'id', 'content_hash', 'part_number', 'part_number_key', 'name', 'brand', 'category_id', 'status', 'sale_price',
   'recommended_price', 'min_sale_price', 'max_sale_price', 'best_offer_sale_price', 'currency', 'stock', 'general_stock',
   'estimated_stock', 'handling_time', 'vat_id', 'offer_validation_status', 'validation_status', 'number_of_offers',
   'buy_button_rank', 'ean', 'raw',
 ] as const;
 
-/** Each column's type: the staging table holds text, the merge casts. */
+/** Each column's type, as in `emag_offers` (the binary COPY sends each field in its type's form). */
 const TYPES: Record<(typeof COLUMNS)[number], string> = {
-  id: 'bigint', content_hash: 'text', part_number: 'text', part_number_key: 'text', name: 'text', brand: 'text',
-  category_id: 'bigint', status: 'smallint', sale_price: 'numeric', recommended_price: 'numeric', min_sale_price: 'numeric',
-  max_sale_price: 'numeric', best_offer_sale_price: 'numeric', currency: 'text', stock: 'integer', general_stock: 'integer',
+  account: 'text', id: 'bigint', content_hash: 'text', part_number: 'text', part_number_key: 'text', name: 'text', brand: 'text',
+  category_id: 'bigint', status: 'smallint', sale_price: 'numeric(16,4)', recommended_price: 'numeric(16,4)', min_sale_price: 'numeric(16,4)',
+  max_sale_price: 'numeric(16,4)', best_offer_sale_price: 'numeric(16,4)', currency: 'text', stock: 'integer', general_stock: 'integer',
   estimated_stock: 'integer', handling_time: 'integer', vat_id: 'integer', offer_validation_status: 'smallint',
   validation_status: 'smallint', number_of_offers: 'integer', buy_button_rank: 'integer', ean: 'text[]', raw: 'jsonb',
 };
 
 const COLUMN_LIST = COLUMNS.join(', ');
-const CAST_LIST = COLUMNS.map((c) => (TYPES[c] === 'text' ? c : `${c}::${TYPES[c]}`)).join(', ');
-const STAGE_TABLE = ['ord', ...COLUMNS].map((c) => `${c} text`).join(', ');
+const STAGE_TABLE = COLUMNS.map((c) => `${c} ${TYPES[c]}`).join(', ');
 /** The stored values a record sets: when none of them differs, `updated_at` stays. */
-const VALUE_COLUMNS = COLUMNS.filter((c) => c !== 'id' && c !== 'content_hash');
+const VALUE_COLUMNS = COLUMNS.filter((c) => c !== 'account' && c !== 'id' && c !== 'content_hash');
 const SET_LIST = [...VALUE_COLUMNS, 'content_hash'].map((c) => `${c} = excluded.${c}`).join(', ');
 const SAME_VALUES = `(${VALUE_COLUMNS.map((c) => `o.${c}`).join(', ')}) is not distinct from (${VALUE_COLUMNS.map((c) => `excluded.${c}`).join(', ')})`;
 
-/** A text[] as its array literal `{"a","b"}`. */
-function arrayLiteral(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
-}
-
 /**
- * The offers of a page to write, as the COPY rows of the staging table, built as each record is
- * parsed: the parsed record is garbage at once (young), rather than held until the write is done.
+ * The offers of a page to write, as binary COPY rows, built as each record is parsed: the parsed
+ * record is garbage at once (young), rather than held until the write is done. An offer's id is
+ * added once: the caller passes the copy it wants kept.
  */
 export class OfferCopy {
   readonly #copy = new BinaryCopy(200 * 1024);
-  #count = 0;
+  readonly #account: string;
+  readonly #ids = new Set<number>();
+
+  constructor(account: string) {
+    this.#account = account;
+  }
 
   /** How many offers were added. */
   get size(): number {
-    return this.#count;
+    return this.#ids.size;
   }
 
-  /** Adds an offer: its columns, the hash of its bytes, and those bytes (stored as `raw`; bytes that are not UTF-8 as the text they decode to). */
-  add(o: OfferRow, hash: string, bytes: Buffer): void {
-    this.#copy.row([
-      this.#count++, o.id, hash, o.part_number, o.part_number_key, o.name, o.brand, o.category_id, o.status, o.sale_price,
-      o.recommended_price, o.min_sale_price, o.max_sale_price, o.best_offer_sale_price, o.currency, o.stock, o.general_stock,
-      o.estimated_stock, o.handling_time, o.vat_id, o.offer_validation_status, o.validation_status, o.number_of_offers,
-      o.buy_button_rank, arrayLiteral(o.ean), isUtf8(bytes) ? bytes : bytes.toString('utf8'),
-    ]);
+  /**
+   * Adds an offer: its columns, the hash of its bytes, and those bytes (stored as `raw`; bytes that
+   * are not UTF-8 as the text they decode to). Returns false, adding nothing, for an id already added.
+   */
+  add(o: OfferRow, hash: string, bytes: Buffer): boolean {
+    if (this.#ids.has(o.id)) return false;
+    this.#ids.add(o.id);
+    this.#copy
+      .row(COLUMNS.length)
+      .text(this.#account)
+      .int8(o.id)
+      .text(hash)
+      .text(o.part_number)
+      .text(o.part_number_key)
+      .text(o.name)
+      .text(o.brand)
+      .int8(o.category_id)
+      .int2(o.status)
+      .numeric(o.sale_price)
+      .numeric(o.recommended_price)
+      .numeric(o.min_sale_price)
+      .numeric(o.max_sale_price)
+      .numeric(o.best_offer_sale_price)
+      .text(o.currency)
+      .int4(o.stock)
+      .int4(o.general_stock)
+      .int4(o.estimated_stock)
+      .int4(o.handling_time)
+      .int4(o.vat_id)
+      .int2(o.offer_validation_status)
+      .int2(o.validation_status)
+      .int4(o.number_of_offers)
+      .int4(o.buy_button_rank)
+      .textArray(o.ean)
+      .jsonb(isUtf8(bytes) ? bytes : Buffer.from(bytes.toString('utf8')));
+    return true;
   }
 
   /** The COPY stream's bytes. */
@@ -112,32 +159,75 @@ export class OfferCopy {
   }
 }
 
+/** PostgreSQL refused a COPY's rows: a value its column would not take, or a key it already holds. */
+export class CopyRefused extends Error {
+  constructor() {
+    super('PostgreSQL refused the rows of a COPY (its log names the row and the reason)');
+    this.name = 'CopyRefused';
+  }
+}
+
+/** PostgreSQL's in_failed_sql_transaction: what a statement after a failed one in its transaction gets. */
+const IN_FAILED_TRANSACTION = '25P02';
+/** PostgreSQL's unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+
 /**
- * Writes a page's offers (those `offersToWrite` named) in the caller's transaction: one binary COPY
- * into a session-local staging table and one `insert … on conflict` merge, whatever the page size.
- * A page that repeats an id is written with its last copy. `updated_at` moves only when a stored
- * value changes: a new hash over the same values (eMAG escaping a character differently, an older
- * release's hash) rewrites the hash alone.
+ * Sends a binary COPY's bytes through a `copy … from stdin` statement of `tx`.
+ *
+ * postgres.js 3.4.9 never settles a COPY the server refuses after its last byte
+ * (porsager/postgres#1173: the writable neither finishes nor errors, the transaction hangs). So the
+ * end of the COPY is followed by a probe on the same connection, which does settle: it fails when
+ * the COPY failed (the transaction is then aborted), and answers once the COPY is complete.
  */
-export async function writeOffers(tx: Tx, account: string, offers: OfferCopy): Promise<UpsertCounts> {
+async function copyIn(tx: Tx, statement: { writable(): Promise<Writable> }, bytes: Buffer): Promise<void> {
+  const stream = await statement.writable();
+  const finished = once(stream, 'finish');
+  finished.catch(() => {});
+  await new Promise<void>((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve())));
+  // The data is handed to the socket: end() sends CopyDone at once, so the probe follows it.
+  stream.end();
+  try {
+    await tx`select 1`;
+  } catch (err) {
+    if (stream.errored) throw stream.errored;
+    throw (err as { code?: string }).code === IN_FAILED_TRANSACTION ? new CopyRefused() : err;
+  }
+  await finished;
+}
+
+/**
+ * Writes a page's offers (those `offersToWrite` named) in the caller's transaction. When the mirror
+ * held none of them (`allNew`: a first scan), one binary COPY straight into `emag_offers`; else — or
+ * when another writer added one of them meanwhile — one COPY into a session-local staging table and
+ * one `insert … on conflict` merge. `updated_at` moves only when a stored value changes: a new hash
+ * over the same values (eMAG escaping a character differently, an older release's hash) rewrites
+ * the hash alone.
+ */
+export async function writeOffers(tx: Tx, offers: OfferCopy, allNew: boolean): Promise<UpsertCounts> {
   if (offers.size === 0) return { inserted: 0, updated: 0, unchanged: 0 };
+  const bytes = offers.bytes();
+  if (allNew) {
+    try {
+      await tx.savepoint((sp) => copyIn(sp, sp.unsafe(`copy emag_offers (${COLUMN_LIST}) from stdin (format binary)`), bytes));
+      return { inserted: offers.size, updated: 0, unchanged: 0 };
+    } catch (err) {
+      // Refused: another writer added one of them meanwhile (or a value is bad: then the staging COPY is refused too).
+      if (!(err instanceof CopyRefused) && (err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+    }
+  }
   // Emptied at every commit; created once per connection (a no-op afterwards). Sent with the COPY,
   // in one write: the COPY waits for it on the connection anyway.
-  const created = tx`create temp table if not exists emag_offer_stage (${tx.unsafe(STAGE_TABLE)}) on commit delete rows`.execute();
+  const created = tx.unsafe(`create temp table if not exists emag_offer_stage (${STAGE_TABLE}) on commit delete rows`).execute();
   // Its failure aborts the transaction, so it surfaces as the COPY's.
   created.catch(() => {});
-  const stream = await tx`copy emag_offer_stage (ord, ${tx.unsafe(COLUMN_LIST)}) from stdin (format binary)`.writable();
+  const copy = tx.unsafe(`copy emag_offer_stage (${COLUMN_LIST}) from stdin (format binary)`);
   await created;
-  await new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    stream.once('finish', resolve);
-    stream.end(offers.bytes());
-  });
-  // ON CONFLICT cannot touch a row twice: of a repeated id, the last copy (highest ord) is written.
-  const [row] = await tx<{ inserted: number; updated: number; written: number }[]>`
+  await copyIn(tx, copy, bytes);
+  const [row] = await tx<{ inserted: number; updated: number }[]>`
     with written as (
-      insert into emag_offers as o (account, ${tx.unsafe(COLUMN_LIST)})
-      select distinct on (id::bigint) ${account}, ${tx.unsafe(CAST_LIST)} from emag_offer_stage order by id::bigint, ord::integer desc
+      insert into emag_offers as o (${tx.unsafe(COLUMN_LIST)})
+      select ${tx.unsafe(COLUMN_LIST)} from emag_offer_stage
       on conflict (account, id) do update set ${tx.unsafe(SET_LIST)},
         updated_at = case when o.deleted_at is null and ${tx.unsafe(SAME_VALUES)} then o.updated_at else now() end,
         last_seen_at = now(), deleted_at = null
@@ -155,8 +245,10 @@ export async function writeOffers(tx: Tx, account: string, offers: OfferCopy): P
  * every account at once, each waiting for the others' — used to prevent.
  */
 export async function unseenOffers(db: Db, account: string, runId: number): Promise<number[]> {
+  // What the scan wrote it saw: those rows' last_seen_at is past the run's start.
   const rows = await db<{ id: string }[]>`
     (select id from emag_offers where account = ${account} and deleted_at is null
+       and last_seen_at < (select started_at from emag_sync_runs where id = ${runId})
      except
      select id from emag_offer_scan_seen where run_id = ${runId})
     order by id`;

@@ -3,7 +3,7 @@
  * budget, not latency, sets the pace), writes what changed of each page in one transaction, and
  * soft-deletes what a completed full scan did not see.
  */
-import { bytesHash, dropScan, finishFullScan, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
+import { bytesHash, dropScan, finishFullScan, markSeen, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { readOffersById } from '../emag/lookups.ts';
 import { parseOffer } from '../emag/offer-record.ts';
@@ -33,25 +33,31 @@ async function softDeleteMissing(ctx: StreamContext, scanRunId: number): Promise
  * Stores one page of offers as eMAG sent them. Each record's bytes are hashed, the mirror names the
  * ones whose hash it does not hold, and only those are parsed and written; the rest cost a hash.
  * Records whose id could not be read without parsing are parsed too: the parser says what is wrong.
+ * A page that repeats an id is written with its last copy.
  */
 async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: number | null): Promise<UpsertCounts> {
   const { sql, account, run } = ctx;
   const hashes = records.map((r) => bytesHash(r.bytes));
   const known: OfferHash[] = [];
+  const last = new Map<number, number>();
   records.forEach((r, i) => {
-    if (r.id !== null) known.push({ id: r.id, hash: hashes[i] });
+    if (r.id === null) return;
+    known.push({ id: r.id, hash: hashes[i] });
+    last.set(r.id, i);
   });
   const write = await offersToWrite(sql, account.name, known, scanRunId);
-  const offers = new OfferCopy();
+  const offers = new OfferCopy(account.name);
   const bad: RejectedRecord[] = [];
+  const badIds: number[] = [];
   records.forEach((r, i) => {
-    if (r.id !== null && !write.has(r.id)) return;
+    if (r.id !== null && (!write.ids.has(r.id) || last.get(r.id) !== i)) return;
     let value: unknown;
     try {
       value = recordValue(r);
     } catch (err) {
       // One record that is not JSON among good ones: set aside with its text, not the whole page.
       bad.push({ key: r.id === null ? null : String(r.id), reason: `record is not valid JSON: ${(err as Error).message}`, raw: r.bytes.toString('utf8') });
+      if (r.id !== null) badIds.push(r.id);
       return;
     }
     try {
@@ -59,13 +65,16 @@ async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: nu
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
       bad.push({ key: err.key, reason: err.message, raw: value });
+      if (r.id !== null) badIds.push(r.id);
     }
   });
   const skipped = records.length - offers.size - bad.length;
   if (offers.size === 0 && bad.length === 0) return { inserted: 0, updated: 0, unchanged: skipped };
   const c = await sql.begin(async (tx) => {
     await run.quarantine(tx, bad);
-    return writeOffers(tx, account.name, offers);
+    // Set aside, not gone: a completed scan must not soft-delete them.
+    if (scanRunId !== null) await markSeen(tx, scanRunId, badIds);
+    return writeOffers(tx, offers, write.allNew);
   });
   return { ...c, unchanged: c.unchanged + skipped };
 }
