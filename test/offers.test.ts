@@ -391,6 +391,24 @@ test('a record that is not JSON among good ones is quarantined with its text; th
   assert.deepEqual(stored.map((s) => Number(s.id)), [16_000_010, 16_000_012]);
 });
 
+test('a record that is no JSON only where no column reads is set aside whole; a record refused by a column is quarantined whole', async (t) => {
+  const good = served('main')[0];
+  const broken = `{"id":16000041,"name":"fine","images":[{"url":tru}]}`;
+  const records = [JSON.stringify({ ...good, id: 16_000_040 }), broken, JSON.stringify({ ...good, id: 16_000_042 })];
+  const r = await craftedScan(t, 'refused', records);
+  assert.equal(r.status, 'partial', r.error ?? '');
+  assert.deepEqual([r.counters.items_inserted, r.counters.items_failed], [2, 1]);
+  const [q] = await db.sql<{ record_key: string; reason: string; raw: unknown }[]>`select record_key, reason, raw from emag_quarantine where run_id = ${r.runId}`;
+  assert.equal(q.record_key, '16000041');
+  assert.match(q.reason, /record is not valid JSON/);
+  assert.equal(q.raw, broken);
+  const stored = await db.sql`select id from emag_offers where account = 'refused' order by id`;
+  assert.deepEqual(stored.map((s) => Number(s.id)), [16_000_040, 16_000_042]);
+  const again = await craftedScan(t, 'refused', [JSON.stringify({ ...good, id: 16_000_043, sale_price: 'n/a' })]);
+  const [p] = await db.sql<{ raw: { images?: unknown } }[]>`select raw from emag_quarantine where run_id = ${again.runId}`;
+  assert.deepEqual(p.raw, JSON.parse(JSON.stringify({ ...good, id: 16_000_043, sale_price: 'n/a' })));
+});
+
 test('a page that repeats an id is written with its last copy, once', async (t) => {
   const good = served('main')[0];
   const copy = (id: number, price: number) => JSON.stringify({ ...good, id, sale_price: price });

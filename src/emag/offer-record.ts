@@ -31,7 +31,6 @@ export interface OfferRow {
   number_of_offers: number | null;
   buy_button_rank: number | null;
   ean: string[];
-  raw: Record<string, unknown>;
 }
 
 /** Parses one `product_offer/read` record. */
@@ -65,7 +64,6 @@ export function parseOffer(raw: unknown): OfferRow {
     number_of_offers: int(r.number_of_offers, 'number_of_offers', key),
     buy_button_rank: int(r.buy_button_rank, 'buy_button_rank', key),
     ean,
-    raw: r,
   };
 }
 
