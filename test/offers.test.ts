@@ -8,7 +8,7 @@ import { AccountBudget } from '../src/emag/budget.ts';
 import { EmagClient } from '../src/emag/client.ts';
 import { readOffersById } from '../src/emag/lookups.ts';
 import { parseOffer } from '../src/emag/offer-record.ts';
-import { bytesHash, CopyRefused, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
+import { bytesHash, CopyRefused, insertNewOffers, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type RunResult, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
@@ -264,15 +264,16 @@ test('the COPY write path keeps every character: tabs, newlines, backslashes and
     const bytes = Buffer.from(text);
     return { row: parseOffer(JSON.parse(text)), hash: bytesHash(bytes), bytes };
   };
-  const write = (offers: ReturnType<typeof staged>[], allNew = false) => {
+  const copyOf = (offers: ReturnType<typeof staged>[]) => {
     const copy = new OfferCopy('copy');
     for (const o of offers) assert.ok(copy.add(o.row, o.hash, o.bytes));
-    return db.sql.begin((tx) => writeOffers(tx, copy, allNew));
+    return copy;
   };
+  const write = (offers: ReturnType<typeof staged>[]) => db.sql.begin((tx) => writeOffers(tx, copyOf(offers)));
   const first = staged(odd);
   assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: first.row.id, hash: first.hash }], null), { ids: new Set([16_000_001]), allNew: true }, 'a new offer is to be written');
   // All new: one COPY straight into emag_offers.
-  assert.deepEqual(await write([first], true), { inserted: 1, updated: 0, unchanged: 0 });
+  assert.equal(await insertNewOffers(db.sql, copyOf([first])), 1);
   const [stored] = await db.sql<{ name: string; brand: string; ean: string[]; raw: { name: string }; updated_at: Date; content_hash: string }[]>`
     select name, brand, ean, raw, updated_at, content_hash from emag_offers where account = 'copy' and id = 16000001`;
   assert.equal(stored.name, odd.name);
@@ -283,9 +284,11 @@ test('the COPY write path keeps every character: tabs, newlines, backslashes and
 
   assert.deepEqual(await offersToWrite(db.sql, 'copy', [{ id: 16_000_001, hash: first.hash }], null), { ids: new Set(), allNew: true }, 'the same bytes again: nothing to write');
   assert.deepEqual(await write([first]), { inserted: 0, updated: 0, unchanged: 1 }, 'the same bytes again: nothing written');
-  // Told "all new" for a row another writer has added meanwhile: the COPY's conflict is rolled back
-  // to its savepoint and the page merged instead, in the same transaction.
-  assert.deepEqual(await write([first], true), { inserted: 0, updated: 0, unchanged: 1 }, 'a row added meanwhile: merged, not failed');
+  // Inserted as "all new" when another writer has added the row meanwhile: refused and rolled back
+  // (the stream then merges the page), and the connection goes back to the pool usable.
+  await assert.rejects(insertNewOffers(db.sql, copyOf([first])), CopyRefused);
+  const [{ open }] = await db.sql`select count(*)::int as open from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`;
+  assert.equal(open, 0, 'no connection is left in a transaction');
 
   // The same values in other bytes (PHP escapes "/" and non-ASCII): a new hash, but no change.
   const escaped = JSON.stringify(odd).replace(/\//g, '\\/').replace(/ă/g, '\\u0103');
@@ -320,9 +323,8 @@ test('the COPY write path keeps every character: tabs, newlines, backslashes and
   const invalid = Buffer.from('{"id":16000003,"name":tru}');
   const refused = new OfferCopy('copy');
   refused.add(parseOffer({ id: 16_000_003, name: 'x' }), bytesHash(invalid), invalid);
-  for (const allNew of [true, false]) {
-    await assert.rejects(db.sql.begin((tx) => writeOffers(tx, refused, allNew)), CopyRefused);
-  }
+  await assert.rejects(insertNewOffers(db.sql, refused), CopyRefused);
+  await assert.rejects(db.sql.begin((tx) => writeOffers(tx, refused)), CopyRefused);
   const [{ n }] = await db.sql`select count(*)::int as n from emag_offers where account = 'copy' and id = 16000003`;
   assert.equal(n, 0, 'nothing of the refused page is stored');
 
@@ -407,6 +409,16 @@ test('a record that is no JSON only where no column reads is set aside whole; a 
   const again = await craftedScan(t, 'refused', [JSON.stringify({ ...good, id: 16_000_043, sale_price: 'n/a' })]);
   const [p] = await db.sql<{ raw: { images?: unknown } }[]>`select raw from emag_quarantine where run_id = ${again.runId}`;
   assert.deepEqual(p.raw, JSON.parse(JSON.stringify({ ...good, id: 16_000_043, sale_price: 'n/a' })));
+});
+
+test('a record JSON.parse takes but PostgreSQL refuses (\\u0000 in jsonb): the page fails with a clear error, not a hang, and nothing of it is stored', { timeout: 30_000 }, async (t) => {
+  const good = served('main')[0];
+  const records = [JSON.stringify({ ...good, id: 16_000_050 }), JSON.stringify({ ...good, id: 16_000_051, name: 'nul \u0000 here' })];
+  const r = await craftedScan(t, 'nul', records);
+  assert.equal(r.status, 'failed');
+  assert.match(r.error ?? '', /PostgreSQL refused the rows of a COPY/);
+  const [{ n }] = await db.sql`select count(*)::int as n from emag_offers where account = 'nul'`;
+  assert.equal(n, 0);
 });
 
 test('a page that repeats an id is written with its last copy, once', async (t) => {

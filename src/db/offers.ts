@@ -169,53 +169,73 @@ export class CopyRefused extends Error {
 
 /** PostgreSQL's in_failed_sql_transaction: what a statement after a failed one in its transaction gets. */
 const IN_FAILED_TRANSACTION = '25P02';
-/** PostgreSQL's unique_violation. */
-const UNIQUE_VIOLATION = '23505';
 
 /**
- * Sends a binary COPY's bytes through a `copy … from stdin` statement of `tx`.
+ * Sends a binary COPY's bytes through a `copy … from stdin` statement of `tx`; `then` is issued right
+ * after the probe (in the same write).
  *
  * postgres.js 3.4.9 never settles a COPY the server refuses after its last byte
  * (porsager/postgres#1173: the writable neither finishes nor errors, the transaction hangs). So the
  * end of the COPY is followed by a probe on the same connection, which does settle: it fails when
  * the COPY failed (the transaction is then aborted), and answers once the COPY is complete.
  */
-async function copyIn(tx: Tx, statement: { writable(): Promise<Writable> }, bytes: Buffer): Promise<void> {
+async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, bytes: Buffer, then?: () => Promise<unknown>): Promise<void> {
   const stream = await statement.writable();
   const finished = once(stream, 'finish');
   finished.catch(() => {});
   await new Promise<void>((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve())));
   // The data is handed to the socket: end() sends CopyDone at once, so the probe follows it.
   stream.end();
+  const probe = tx`select 1`.execute();
+  const next = then?.();
+  next?.catch(() => {});
   try {
-    await tx`select 1`;
+    await probe;
   } catch (err) {
+    await next?.catch(() => {});
     if (stream.errored) throw stream.errored;
     throw (err as { code?: string }).code === IN_FAILED_TRANSACTION ? new CopyRefused() : err;
   }
   await finished;
+  await next;
 }
 
 /**
- * Writes a page's offers (those `offersToWrite` named) in the caller's transaction. When the mirror
- * held none of them (`allNew`: a first scan), one binary COPY straight into `emag_offers`; else — or
- * when another writer added one of them meanwhile — one COPY into a session-local staging table and
- * one `insert … on conflict` merge. `updated_at` moves only when a stored value changes: a new hash
- * over the same values (eMAG escaping a character differently, an older release's hash) rewrites
- * the hash alone.
+ * Inserts a page of offers the mirror holds none of (not even deleted: a first scan) with one binary
+ * COPY straight into `emag_offers`, in a transaction of its own sent in two writes — BEGIN with the
+ * COPY, then the rows with a probe and COMMIT — where a merge takes six round trips. Throws
+ * CopyRefused, having rolled back, when PostgreSQL refuses a row: a value it will not take, or an
+ * id another writer added meanwhile (the caller then merges the page).
  */
-export async function writeOffers(tx: Tx, offers: OfferCopy, allNew: boolean): Promise<UpsertCounts> {
-  if (offers.size === 0) return { inserted: 0, updated: 0, unchanged: 0 };
+export async function insertNewOffers(sql: Sql, offers: OfferCopy): Promise<number> {
+  if (offers.size === 0) return 0;
   const bytes = offers.bytes();
-  if (allNew) {
-    try {
-      await tx.savepoint((sp) => copyIn(sp, sp.unsafe(`copy emag_offers (${COLUMN_LIST}) from stdin (format binary)`), bytes));
-      return { inserted: offers.size, updated: 0, unchanged: 0 };
-    } catch (err) {
-      // Refused: another writer added one of them meanwhile (or a value is bad: then the staging COPY is refused too).
-      if (!(err instanceof CopyRefused) && (err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
-    }
+  const tx = await sql.reserve();
+  let open = false;
+  try {
+    const begun = tx`begin`.execute();
+    begun.catch(() => {});
+    open = true;
+    const copy = tx.unsafe(`copy emag_offers (${COLUMN_LIST}) from stdin (format binary)`);
+    await begun;
+    await copyIn(tx, copy, bytes, () => tx`commit`.execute());
+    open = false;
+    return offers.size;
+  } finally {
+    // A reserved connection goes back to the pool outside any transaction.
+    if (open) await tx`rollback`.execute().catch(() => {});
+    tx.release();
   }
+}
+
+/**
+ * Writes a page's offers (those `offersToWrite` named) in the caller's transaction: one binary COPY
+ * into a session-local staging table and one `insert … on conflict` merge. `updated_at` moves only
+ * when a stored value changes: a new hash over the same values (eMAG escaping a character
+ * differently, an older release's hash) rewrites the hash alone.
+ */
+export async function writeOffers(tx: Tx, offers: OfferCopy): Promise<UpsertCounts> {
+  if (offers.size === 0) return { inserted: 0, updated: 0, unchanged: 0 };
   // Emptied at every commit; created once per connection (a no-op afterwards). Sent with the COPY,
   // in one write: the COPY waits for it on the connection anyway.
   const created = tx.unsafe(`create temp table if not exists emag_offer_stage (${STAGE_TABLE}) on commit delete rows`).execute();
@@ -223,7 +243,7 @@ export async function writeOffers(tx: Tx, offers: OfferCopy, allNew: boolean): P
   created.catch(() => {});
   const copy = tx.unsafe(`copy emag_offer_stage (${COLUMN_LIST}) from stdin (format binary)`);
   await created;
-  await copyIn(tx, copy, bytes);
+  await copyIn(tx, copy, offers.bytes());
   const [row] = await tx<{ inserted: number; updated: number }[]>`
     with written as (
       insert into emag_offers as o (${tx.unsafe(COLUMN_LIST)})

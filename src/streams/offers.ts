@@ -3,7 +3,7 @@
  * budget, not latency, sets the pace), writes what changed of each page in one transaction, and
  * soft-deletes what a completed full scan did not see.
  */
-import { bytesHash, dropScan, finishFullScan, markSeen, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
+import { bytesHash, CopyRefused, dropScan, finishFullScan, insertNewOffers, markSeen, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { readOffersById } from '../emag/lookups.ts';
 import { parseOffer } from '../emag/offer-record.ts';
@@ -70,11 +70,20 @@ async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: nu
   });
   const skipped = records.length - offers.size - bad.length;
   if (offers.size === 0 && bad.length === 0) return { inserted: 0, updated: 0, unchanged: skipped };
+  if (write.allNew && bad.length === 0) {
+    try {
+      return { inserted: await insertNewOffers(sql, offers), updated: 0, unchanged: skipped };
+    } catch (err) {
+      // Another writer added one of them meanwhile, or PostgreSQL refused a value: the merge below
+      // takes the first; the second fails the page, as it would have.
+      if (!(err instanceof CopyRefused)) throw err;
+    }
+  }
   const c = await sql.begin(async (tx) => {
     await run.quarantine(tx, bad);
     // Set aside, not gone: a completed scan must not soft-delete them.
     if (scanRunId !== null) await markSeen(tx, scanRunId, badIds);
-    return writeOffers(tx, offers, write.allNew);
+    return writeOffers(tx, offers);
   });
   return { ...c, unchanged: c.unchanged + skipped };
 }
