@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connectUrl, freePort } from '../src/db/connect.ts';
+import { connectUrl, freePort, warmPool } from '../src/db/connect.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 
 let db: TestDatabase;
@@ -35,6 +35,21 @@ test('a refused connection fails the query with the refusal, and does not hang',
   const sql = connectUrl(url.toString(), 1);
   try {
     await assert.rejects(sql`select 1`, (err: Error & { code?: string }) => err.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(err.message));
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+});
+
+test('warmPool opens that many of the pool’s connections at once, and they stay open for use', async () => {
+  const count = async () => (await db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = current_database()`)[0].n;
+  const before = await count();
+  const sql = connectUrl(db.url, 5);
+  try {
+    await warmPool(sql, 3);
+    assert.equal((await count()) - before, 3);
+    const answers = await Promise.all([1, 2, 3].map((i) => sql<{ i: number }[]>`select ${i}::int as i`));
+    assert.deepEqual(answers.map((a) => a[0].i), [1, 2, 3]);
+    assert.equal((await count()) - before, 3, 'used, not reopened');
   } finally {
     await sql.end({ timeout: 1 });
   }
