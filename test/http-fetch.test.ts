@@ -129,3 +129,25 @@ test('requests one after another reuse one kept-alive connection', async () => {
   for (let i = 0; i < 5; i++) assert.equal(await (await httpFetch(`${base}/x`, { method: 'POST', body: '{}' })).text(), '{}');
   assert.equal(connections.length, before, 'no new connection for the next five');
 });
+
+test('onSent: once per request, on a new connection and on a kept-alive one, before its answer comes back', async () => {
+  let answered = 0;
+  handler = (_req, res) => {
+    answered++;
+    res.end('ok');
+  };
+  const calls: Array<{ at: number; answeredBefore: number }> = [];
+  const onSent = () => calls.push({ at: performance.now(), answeredBefore: answered });
+  const before = connections.length;
+  for (let i = 0; i < 3; i++) {
+    const res = await httpFetch(`${base}/sent/${i}`, { method: 'POST', body: `n=${i}`, onSent } as RequestInit);
+    assert.equal(await res.text(), 'ok');
+    assert.equal(calls.length, i + 1, `request ${i}: onSent once`);
+    assert.equal(calls[i].answeredBefore, i, `request ${i}: noted before the server answered it`);
+  }
+  assert.ok(connections.length - before <= 1, 'the later requests went over the kept-alive connection');
+  // A request that fails before it is written is never noted as sent.
+  const refused = `http://127.0.0.1:${await freePort()}`;
+  await assert.rejects(httpFetch(refused, { method: 'POST', body: 'x', onSent } as RequestInit), TypeError);
+  assert.equal(calls.length, 3);
+});
