@@ -77,22 +77,24 @@ export class BinaryCopy {
     return this;
   }
 
+  /** A smallint or integer (or NULL) of `size` bytes; the caller has checked its range. */
+  #int(n: number | null, size: 2 | 4): this {
+    if (n === null) return this.null();
+    this.#length(size);
+    if (size === 2) this.#buf.writeInt16BE(n, this.#at);
+    else this.#buf.writeInt32BE(n, this.#at);
+    this.#at += size;
+    return this;
+  }
+
   /** A smallint (or NULL); the caller has checked its range. */
   int2(n: number | null): this {
-    if (n === null) return this.null();
-    this.#length(2);
-    this.#buf.writeInt16BE(n, this.#at);
-    this.#at += 2;
-    return this;
+    return this.#int(n, 2);
   }
 
   /** An integer (or NULL); the caller has checked its range. */
   int4(n: number | null): this {
-    if (n === null) return this.null();
-    this.#length(4);
-    this.#buf.writeInt32BE(n, this.#at);
-    this.#at += 4;
-    return this;
+    return this.#int(n, 4);
   }
 
   /** A bigint (or NULL) from a safe integer. */
