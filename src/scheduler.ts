@@ -44,17 +44,24 @@ export function startOffsetSeconds(account: string, stream: string, periodSecond
   return offset % 60 === 0 ? offset + 1 : offset;
 }
 
+/** How long a wave of runs started together takes to ramp up, per run (see `spreadStart`). */
+export const RAMP_MS_PER_RUN = 40;
+
 /**
  * Waits for the `i`-th of `n` runs started together to take its turn, then restarts its account's
- * budget (whose first slot is then one spacing away): one spacing shared out between the `n`.
- * Accounts started at one moment would otherwise send — and get their answers, and store them —
- * in lock-step, all at once every spacing (every budget's first slot is one spacing after it was
- * made): 50 accounts made bursts of 50 pages. Spread, no account's pace changes, and the last starts
- * one spacing late at most. An abort ends the wait at once.
+ * budget (whose first slot is then one spacing away). The turns share out one spacing, or
+ * `n` × RAMP_MS_PER_RUN when that is longer (2 s for 50 accounts).
+ * - Accounts started at one moment would otherwise send — and get their answers, and store them —
+ *   in lock-step, all at once every spacing (every budget's first slot is one spacing after it was
+ *   made): 50 accounts made bursts of 50 pages.
+ * - A wave's first pages run on cold code paths (and warm the database's caches): started within
+ *   one spacing, 50 accounts' first pages held the event loop for up to 40 ms, and /health with it
+ *   (p99 22–35 ms); ramped up over 2 s, 11–14 ms.
+ * No account's pace changes; the last starts n × RAMP_MS_PER_RUN late at most. An abort ends the wait at once.
  */
 export async function spreadStart(budget: AccountBudget | undefined, i: number, n: number, signal?: AbortSignal): Promise<void> {
   if (!budget || n <= 1) return;
-  await delay((budget.other.spacingMs * i) / n, undefined, { signal }).catch(() => {});
+  await delay((Math.max(budget.other.spacingMs, n * RAMP_MS_PER_RUN) * i) / n, undefined, { signal }).catch(() => {});
   budget.restart();
 }
 

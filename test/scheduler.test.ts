@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { createLogger } from '../src/log.ts';
 import type { Config } from '../src/config.ts';
 import type { Sandbox } from '../src/sandbox/server.ts';
-import { failoverDelayMs, OFFSET_SHARE_OF_PERIOD, periodSeconds, RunRefusedError, Scheduler, startOffsetSeconds } from '../src/scheduler.ts';
+import { AccountBudget } from '../src/emag/budget.ts';
+import { failoverDelayMs, OFFSET_SHARE_OF_PERIOD, periodSeconds, RAMP_MS_PER_RUN, RunRefusedError, Scheduler, spreadStart, startOffsetSeconds } from '../src/scheduler.ts';
 import type { SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { harness } from './helpers/setup.ts';
@@ -165,4 +166,27 @@ test('a scheduled run refused because the last one still runs is logged, not dro
   await scheduler.stop();
   assert.equal((await manual).status, 'cancelled');
   sandbox.clearFaults();
+});
+
+test('spreadStart: the turns of a wave share out one spacing, or RAMP_MS_PER_RUN per run when that is longer', async () => {
+  const budget = new AccountBudget(12, 3);
+  const waited = async (i: number, n: number) => {
+    const t = performance.now();
+    await spreadStart(budget, i, n);
+    return performance.now() - t;
+  };
+  assert.ok((await waited(0, 20)) < 50, 'the first starts at once');
+  // Two accounts: half a spacing (345 ms at 3/s) apart.
+  const two = await waited(1, 2);
+  assert.ok(two >= budget.other.spacingMs / 2 - 5 && two < budget.other.spacingMs / 2 + 150, `${Math.round(two)} ms`);
+  // Twenty: 20 × 40 ms = 800 ms is longer than a spacing: the last of them waits 19/20 of it.
+  const twenty = await waited(19, 20);
+  assert.ok(twenty >= (20 * RAMP_MS_PER_RUN * 19) / 20 - 5 && twenty < 20 * RAMP_MS_PER_RUN + 150, `${Math.round(twenty)} ms`);
+  // An abort ends the wait at once.
+  const abort = new AbortController();
+  const t = performance.now();
+  const cut = spreadStart(budget, 19, 20, abort.signal);
+  abort.abort();
+  await cut;
+  assert.ok(performance.now() - t < 50, 'aborted: no wait');
 });

@@ -53,7 +53,8 @@ export const sync: Command = {
                       [--filter name=value ...]
 
 Runs one sync of the given account (or every enabled account, their starts spread over one request
-spacing so they do not send in lock-step) now, prints one line per account and stream, and exits 0
+spacing, or 40 ms per account when longer, so they neither send in lock-step nor start all at
+once) now, prints one line per account and stream, and exits 0
 when every run succeeded (or was partial), 1 when any failed or was cancelled (Ctrl-C), 75 when
 another emag-sync process is syncing the account.
 
