@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connectUrl, freePort, warmPool } from '../src/db/connect.ts';
+import { Writable } from 'node:stream';
+import { connectUrl, freePort, openDatabase, warmPool } from '../src/db/connect.ts';
+import { createLogger } from '../src/log.ts';
 import { type TestDatabase, testDatabase } from './helpers/db.ts';
 
 let db: TestDatabase;
@@ -52,5 +54,35 @@ test('warmPool opens that many of the pool’s connections at once, and they sta
     assert.equal((await count()) - before, 3, 'used, not reopened');
   } finally {
     await sql.end({ timeout: 1 });
+  }
+});
+
+test('a server that answers but takes fewer connections than the pool would warm: the database opens, with a warning, and works', async () => {
+  // A role allowed two sessions; the pool for ten accounts would open ten.
+  const role = `warm_${process.pid}`;
+  await db.sql.unsafe(`create role ${role} login password 'warm-only' connection limit 2`);
+  try {
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = 'warm-only';
+    const lines: string[] = [];
+    const log = createLogger('warn', new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }));
+    const opened = await openDatabase(url.toString(), '/nonexistent', log, 10);
+    try {
+      const [row] = await opened.sql<{ one: number }[]>`select 1 as one`;
+      assert.equal(row.one, 1);
+      assert.equal(lines.length, 1, lines.join(''));
+      assert.match(lines[0], /could not open the pool’s connections ahead/);
+      assert.doesNotMatch(lines[0], /warm-only/, 'no password in the log');
+    } finally {
+      await opened.close();
+    }
+  } finally {
+    await db.sql.unsafe(`drop role if exists ${role}`).catch(() => {});
   }
 });

@@ -88,16 +88,22 @@ test('a window of several pages has them in flight together, each read and count
   for (let n = 1; n <= 5; n++) assert.ok(pages.includes(n), `progress after ${n} page(s)`);
 });
 
-test('a window whose last counted page is full reads one page more, and so gets orders that entered meanwhile', async (t) => {
+/** A backfill of `orders` orders, five more written (at the window's end) once page 3 is cut. */
+async function lateAfterPage3(t: TestContext, orders: number) {
   const r = await rig(t);
   const main = r.sandbox.account('main');
-  main.addOrders(300, { modified: new Date(Date.now() - DAY) });
+  main.addOrders(orders, { modified: new Date(Date.now() - DAY) });
   const running = backfill(r);
-  // The count said 300 (3 pages); once page 3 is cut, five late-written orders join the window's end.
   await until(() => answeredReads(r) >= 3, 'page 3 cut');
   const late = main.addOrders(5, { modified: new Date(Date.now() - 2 * DAY) });
   const res = await running;
   assert.equal(res.status, 'succeeded', res.error ?? '');
+  return { r, res, late };
+}
+
+test('a window whose last counted page is full reads one page more, and so gets orders that entered meanwhile', async (t) => {
+  // The count said 300 (3 pages); once page 3 is cut, five late-written orders join the window's end.
+  const { r, res, late } = await lateAfterPage3(t, 300);
   assert.equal(orderRequests(r, 'read').length, 4, 'page 4 was read, and no page twice: the window was not read again');
   assert.equal(orderRequests(r, 'count').length, 2);
   assert.equal(res.counters.items_inserted, 305);
@@ -106,15 +112,8 @@ test('a window whose last counted page is full reads one page more, and so gets 
 });
 
 test('a window that grows after its last page is read is caught by the count check and read again', async (t) => {
-  const r = await rig(t);
-  const main = r.sandbox.account('main');
-  main.addOrders(250, { modified: new Date(Date.now() - DAY) });
-  const running = backfill(r);
   // Page 3 (the short one) is cut with 50 orders; five more then land on it, after it was read.
-  await until(() => answeredReads(r) >= 3, 'page 3 cut');
-  const late = main.addOrders(5, { modified: new Date(Date.now() - 2 * DAY) });
-  const res = await running;
-  assert.equal(res.status, 'succeeded', res.error ?? '');
+  const { r, res, late } = await lateAfterPage3(t, 250);
   assert.equal(orderRequests(r, 'read').length, 6, 'three pages, then the same three again');
   assert.equal(res.counters.items_seen, 250 + 255, 'each read counts what it read');
   assert.equal(res.counters.items_inserted, 255, 'nothing stored twice');

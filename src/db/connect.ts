@@ -10,7 +10,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createServer, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
-import { scrubSecrets } from '../errors.ts';
+import { coerceError, scrubSecrets } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 /** The postgres.js client type used everywhere. */
@@ -132,8 +132,11 @@ export async function serverVersion(sql: Sql): Promise<string> {
  * account's answers and the status server.
  */
 export async function warmPool(sql: Sql, n: number): Promise<void> {
-  const reserved = await Promise.all(Array.from({ length: n }, () => sql.reserve()));
-  for (const r of reserved) r.release();
+  const reserved = await Promise.allSettled(Array.from({ length: n }, () => sql.reserve()));
+  // Every connection opened goes back to the pool, whether or not the others could be opened.
+  for (const r of reserved) if (r.status === 'fulfilled') r.value.release();
+  const refused = reserved.find((r) => r.status === 'rejected');
+  if (refused) throw refused.reason;
 }
 
 /**
@@ -146,14 +149,12 @@ export async function openDatabase(databaseUrl: string | null, dataDir: string, 
   if (databaseUrl) {
     const where = scrubSecrets(databaseUrl);
     const sql = connectUrl(databaseUrl, max);
-    await checkReachable(sql, where);
-    await warmPool(sql, Math.min(max, accounts));
+    await checkReachable(sql, where, Math.min(max, accounts), log);
     return { sql, where, embedded: false, connect: (max, opts) => connectUrl(databaseUrl, max, opts), close: () => sql.end({ timeout: 5 }) };
   }
   const embedded = await startEmbedded(resolve(dataDir), log);
   const sql = connectUrl(embedded.url, max);
-  await checkReachable(sql, embedded.where);
-  await warmPool(sql, Math.min(max, accounts));
+  await checkReachable(sql, embedded.where, Math.min(max, accounts), log);
   return {
     sql,
     where: embedded.where,
@@ -166,13 +167,22 @@ export async function openDatabase(databaseUrl: string | null, dataDir: string, 
   };
 }
 
-/** Fails with DatabaseUnavailableError (and closes the client) when the server does not answer. */
-async function checkReachable(sql: Sql, where: string): Promise<void> {
+/**
+ * Fails with DatabaseUnavailableError (and closes the client) when the server does not answer;
+ * then opens `warm` connections (see warmPool). A server that answers but will not take that many
+ * (max_connections) is no failure: the pool then opens them as it needs them, as it would have.
+ */
+async function checkReachable(sql: Sql, where: string, warm: number, log: Logger): Promise<void> {
   try {
     await ping(sql);
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new DatabaseUnavailableError(where, err);
+  }
+  try {
+    await warmPool(sql, warm);
+  } catch (err) {
+    log.warn({ err: scrubSecrets(coerceError(err).message), connections: warm }, 'could not open the pool’s connections ahead; they open as needed');
   }
 }
 

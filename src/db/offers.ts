@@ -171,7 +171,7 @@ export class CopyRefused extends Error {
 const IN_FAILED_TRANSACTION = '25P02';
 
 /**
- * Sends a binary COPY's bytes through a `copy … from stdin` statement of `tx`; `then` is issued right
+ * Sends a binary COPY's bytes through a `copy … from stdin` statement of `tx`; `after` is issued right
  * after the probe (in the same write).
  *
  * postgres.js 3.4.9 never settles a COPY the server refuses after its last byte
@@ -179,7 +179,7 @@ const IN_FAILED_TRANSACTION = '25P02';
  * end of the COPY is followed by a probe on the same connection, which does settle: it fails when
  * the COPY failed (the transaction is then aborted), and answers once the COPY is complete.
  */
-async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, bytes: Buffer, then?: () => Promise<unknown>): Promise<void> {
+async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, bytes: Buffer, after?: () => Promise<unknown>): Promise<void> {
   const stream = await statement.writable();
   const finished = once(stream, 'finish');
   finished.catch(() => {});
@@ -187,7 +187,7 @@ async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, byte
   // The data is handed to the socket: end() sends CopyDone at once, so the probe follows it.
   stream.end();
   const probe = tx`select 1`.execute();
-  const next = then?.();
+  const next = after?.();
   next?.catch(() => {});
   try {
     await probe;

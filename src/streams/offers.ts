@@ -49,6 +49,10 @@ async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: nu
   const offers = new OfferCopy(account.name);
   const bad: RejectedRecord[] = [];
   const badIds: number[] = [];
+  const setAside = (r: RawRecord, rejected: RejectedRecord) => {
+    bad.push(rejected);
+    if (r.id !== null) badIds.push(r.id);
+  };
   records.forEach((r, i) => {
     if (r.id !== null && (!write.ids.has(r.id) || last.get(r.id) !== i)) return;
     let value: unknown;
@@ -56,16 +60,14 @@ async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: nu
       value = recordValue(r);
     } catch (err) {
       // One record that is not JSON among good ones: set aside with its text, not the whole page.
-      bad.push({ key: r.id === null ? null : String(r.id), reason: `record is not valid JSON: ${(err as Error).message}`, raw: r.bytes.toString('utf8') });
-      if (r.id !== null) badIds.push(r.id);
+      setAside(r, { key: r.id === null ? null : String(r.id), reason: `record is not valid JSON: ${(err as Error).message}`, raw: r.bytes.toString('utf8') });
       return;
     }
     try {
       offers.add(parseOffer(value), hashes[i], r.bytes);
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
-      bad.push({ key: err.key, reason: err.message, raw: value });
-      if (r.id !== null) badIds.push(r.id);
+      setAside(r, { key: err.key, reason: err.message, raw: value });
     }
   });
   const skipped = records.length - offers.size - bad.length;
