@@ -15,12 +15,32 @@ const FORMAT = new Intl.DateTimeFormat('en-GB', {
   second: '2-digit',
 });
 
-/** Bucharest's UTC offset (ms) at an instant. */
-function offsetAt(ms: number): number {
+/** Bucharest's UTC offset (ms) at an instant, from the time zone database. */
+function zoneOffset(ms: number): number {
   const f: Record<string, number> = {};
   for (const p of FORMAT.formatToParts(ms)) if (p.type !== 'literal') f[p.type] = Number(p.value);
   const asUtc = Date.UTC(f.year, f.month - 1, f.day, f.hour, f.minute, f.second);
   return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+const HOUR = 3_600_000;
+/** Since 1932 Bucharest's offset has changed only on whole UTC hours (its last odd one: LMT, 1931). */
+const WHOLE_HOURS_FROM = Date.UTC(1932, 0, 1);
+/** Offsets by UTC hour: formatToParts costs ~5 µs, and an order carries several dates. */
+const offsets = new Map<number, number>();
+
+/** Bucharest's UTC offset (ms) at an instant. */
+function offsetAt(ms: number): number {
+  if (!(ms >= WHOLE_HOURS_FROM)) return zoneOffset(ms);
+  const hour = Math.floor(ms / HOUR);
+  let offset = offsets.get(hour);
+  if (offset === undefined) {
+    // A bound, not a policy: a backfill spans a few thousand hours.
+    if (offsets.size >= 100_000) offsets.clear();
+    offset = zoneOffset(hour * HOUR);
+    offsets.set(hour, offset);
+  }
+  return offset;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
