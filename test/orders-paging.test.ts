@@ -260,3 +260,12 @@ test('a run cancelled with pages in flight ends as cancelled; the cursor stays a
   assert.equal(again.counters.items_inserted, 450 - stored);
   assert.equal((await mirroredIds(r)).size, 450);
 });
+
+test('a run started with its signal already aborted asks eMAG for nothing and ends as cancelled', async (t) => {
+  const r = await rig(t, 40);
+  r.sandbox.account('main').addOrders(150, { modified: new Date(Date.now() - DAY) });
+  const res = await executeRun(r.deps, r.config.accounts[0], 'orders', ordersStream(), { mode: 'incremental', trigger: 'cli', signal: AbortSignal.abort(new Error('stopping')) });
+  assert.equal(res.status, 'cancelled');
+  assert.deepEqual(orderRequests(r, 'read'), [], 'no window was read');
+  assert.equal(await getCheckpoint(r.db.sql, 'main', 'orders'), null);
+});

@@ -97,7 +97,8 @@ export function ordersStream() {
     // The windows' own signal: a window that fails or stays short stops the one read beside it.
     const own = new AbortController();
     const relay = () => own.abort(signal.reason);
-    signal.addEventListener('abort', relay, { once: true });
+    if (signal.aborted) relay();
+    else signal.addEventListener('abort', relay, { once: true });
     // Each window keeps up to pagesInFlight requests waiting for the budget, each listening.
     setMaxListeners(64 * WINDOWS_IN_FLIGHT, own.signal);
     const reads: Promise<boolean>[] = [];
