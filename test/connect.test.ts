@@ -72,15 +72,19 @@ test('a server that answers but takes fewer connections than the pool would warm
         done();
       },
     }));
-    const opened = await openDatabase(url.toString(), '/nonexistent', log, 10);
-    try {
-      const [row] = await opened.sql<{ one: number }[]>`select 1 as one`;
-      assert.equal(row.one, 1);
-      assert.equal(lines.length, 1, lines.join(''));
-      assert.match(lines[0], /could not open the pool’s connections ahead/);
-      assert.doesNotMatch(lines[0], /warm-only/, 'no password in the log');
-    } finally {
-      await opened.close();
+    // Several rounds: which of the connections opened at once the server refuses varies from one to the next.
+    for (let round = 1; round <= 8; round++) {
+      lines.length = 0;
+      const opened = await openDatabase(url.toString(), '/nonexistent', log, 10);
+      try {
+        const [row] = await opened.sql<{ one: number }[]>`select 1 as one`;
+        assert.equal(row.one, 1, `round ${round}`);
+        assert.equal(lines.length, 1, lines.join(''));
+        assert.match(lines[0], /could not open the pool’s connections ahead/);
+        assert.doesNotMatch(lines[0], /warm-only/, 'no password in the log');
+      } finally {
+        await opened.close();
+      }
     }
   } finally {
     await db.sql.unsafe(`drop role if exists ${role}`).catch(() => {});

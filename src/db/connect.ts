@@ -132,10 +132,12 @@ export async function serverVersion(sql: Sql): Promise<string> {
  * account's answers and the status server.
  */
 export async function warmPool(sql: Sql, n: number): Promise<void> {
-  const reserved = await Promise.allSettled(Array.from({ length: n }, () => sql.reserve()));
-  // Every connection opened goes back to the pool, whether or not the others could be opened.
-  for (const r of reserved) if (r.status === 'fulfilled') r.value.release();
-  const refused = reserved.find((r) => r.status === 'rejected');
+  // As many queries at once as connections wanted: while the pool has unopened connections, each
+  // query that finds none idle opens one. Not `reserve()`: when the server refuses some of them,
+  // postgres.js 3.4 can hand an opened connection to a reservation already refused, and that
+  // connection is then lost to the pool while it holds one of the server's sessions.
+  const answers = await Promise.allSettled(Array.from({ length: n }, () => sql`select 1`));
+  const refused = answers.find((r) => r.status === 'rejected');
   if (refused) throw refused.reason;
 }
 
