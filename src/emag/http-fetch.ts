@@ -50,31 +50,6 @@ export interface HttpFetchOptions extends RequestInit {
 }
 
 /**
- * Calls `onSent` once `req` is handed to the OS. On a connected (kept-alive) socket the request is
- * written right after its 'socket' event, in the same turn: the moment is taken then, unless the
- * request or the socket still holds bytes. 'finish' comes after the write's completion is processed, which a busy
- * event loop delays by a page's work (measured: 7 ms at p90 while orders pages were stored), and a
- * departure noted that late needlessly moved the next slot on. A new connection's request leaves
- * once it is made: its 'finish' is the moment (a little late, never early).
- */
-function noteSent(req: http.ClientRequest, onSent: () => void): void {
-  let noted = false;
-  const note = () => {
-    if (noted) return;
-    noted = true;
-    onSent();
-  };
-  req.once('socket', (socket) => {
-    if (socket.connecting) return;
-    queueMicrotask(() => {
-      // Ended and nothing held back, by the request or its socket: every byte is with the OS.
-      if (req.writableEnded && req.writableLength === 0) note();
-    });
-  });
-  req.once('finish', note);
-}
-
-/**
  * Sends a request and resolves with the whole answer. Network failures reject as fetch's do: a
  * TypeError whose `cause` says why. A Request (what ky passes) is sent as it is; `init` then only
  * carries `onSent`.
@@ -102,7 +77,10 @@ export async function httpFetch(input: Request | URL | string, init?: HttpFetchO
       reject(signal.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
     };
     req.once('error', fail);
-    if (init?.onSent) noteSent(req, init.onSent);
+    // 'finish': every byte handed to the OS. A write that completes at once (a kept-alive socket)
+    // emits it in the same turn, before any microtask queued meanwhile; a new connection's, once
+    // it is made. Late at times, never early.
+    if (init?.onSent) req.once('finish', init.onSent);
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
