@@ -6,11 +6,11 @@
  * Two windows are read at once, so the next one's pages keep the budget busy while the last pages
  * of one are stored and counted; the cursor still passes the windows in order.
  */
-import { setMaxListeners } from 'node:events';
 import { getCheckpoint, setCheckpoint } from '../db/checkpoints.ts';
 import { upsertOrders } from '../db/orders.ts';
 import { type DateWindow, splitWindows, toEmagDate } from '../emag/dates.ts';
 import { parseOrder } from '../emag/order-record.ts';
+import { linkedAbort } from '../linked-abort.ts';
 import { pagesInFlight, readPagesPooled } from '../emag/pages.ts';
 import type { StreamContext, StreamOutcome } from './run.ts';
 
@@ -95,12 +95,8 @@ export function ordersStream() {
     // FBE accounts must ask for type 2: without `type`, eMAG answers only seller-fulfilled orders.
     const filter = { type: account.orderType };
     // The windows' own signal: a window that fails or stays short stops the one read beside it.
-    const own = new AbortController();
-    const relay = () => own.abort(signal.reason);
-    if (signal.aborted) relay();
-    else signal.addEventListener('abort', relay, { once: true });
     // Each window keeps up to pagesInFlight requests waiting for the budget, each listening.
-    setMaxListeners(64 * WINDOWS_IN_FLIGHT, own.signal);
+    const own = linkedAbort(signal, 64 * WINDOWS_IN_FLIGHT);
     const reads: Promise<boolean>[] = [];
     const startNext = () => {
       const read = readWindow(ctx, windows[reads.length], filter, cursor, own.signal);
@@ -120,8 +116,8 @@ export function ordersStream() {
       }
     } finally {
       // What was read beside a window that ended the run is stored but not committed: the next run reads it again.
-      if (!own.signal.aborted) own.abort(new Error('orders run ended'));
-      signal.removeEventListener('abort', relay);
+      if (!own.signal.aborted) own.controller.abort(new Error('orders run ended'));
+      own.unlink();
       await Promise.allSettled(reads);
     }
     return { note: `${windows.length} window(s) from ${from.toISOString()}` };

@@ -2,7 +2,6 @@
  * A run's lifecycle: the `emag_sync_runs` row, live counters, the account's client, the final status,
  * metrics and the one log line per run. Streams only fetch and write; this file does the bookkeeping.
  */
-import { setMaxListeners } from 'node:events';
 import type { AccountConfig, Config, Stream } from '../config.ts';
 import type { ApiCallLog } from '../db/api-calls.ts';
 import type { Db, Sql, Tx } from '../db/connect.ts';
@@ -13,6 +12,7 @@ import { EmagClient } from '../emag/client.ts';
 import { EmagError } from '../emag/errors.ts';
 import { parseAll } from '../emag/quirks.ts';
 import { coerceError, scrubSecrets } from '../errors.ts';
+import { linkedAbort } from '../linked-abort.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -244,17 +244,11 @@ export async function executeRun(
       deps.callLog?.record(e);
     },
   });
-  // The run's own signal, relayed from the caller's by one listener: `sync all` shares one signal
-  // among every account, and each request in flight listens to the signal it is given, so listeners
-  // on a shared one would grow with the account count (MaxListenersExceededWarning at 20 accounts).
-  const own = new AbortController();
-  const outer = opts.signal;
-  const relay = () => own.abort(outer?.reason);
-  if (outer?.aborted) relay();
-  else outer?.addEventListener('abort', relay, { once: true });
-  const signal = own.signal;
-  // Every request in flight listens to the run's signal; a scan keeps a handful in flight.
-  setMaxListeners(64, signal);
+  // The run's own signal: `sync all` shares one signal among every account, and each request in
+  // flight listens to the signal it is given (MaxListenersExceededWarning at 20 accounts on a shared
+  // one). A scan keeps a handful in flight.
+  const link = linkedAbort(opts.signal, 64);
+  const signal = link.signal;
   metrics?.running.set({ account: account.name, stream }, 1);
   log.debug({ mode: opts.mode, trigger: opts.trigger }, 'run started');
   deps.onRunEvent?.({ type: 'started', run: snapshot('running', { ...run.counters }) });
@@ -282,7 +276,7 @@ export async function executeRun(
   // Why the run was stopped (the daemon stopping, an operator, a lost account lease), whether the
   // stream returned or threw on the abort.
   if (status === 'cancelled') error = cancellation(signal.reason);
-  outer?.removeEventListener('abort', relay);
+  link.unlink();
   await run.settled().catch(() => {});
   const c = run.counters;
   try {
