@@ -6,7 +6,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AlertEngine } from '../src/alerts/evaluate.ts';
-import { connectUrl, poolSize, warmPool } from '../src/db/connect.ts';
+import { openDatabase } from '../src/db/connect.ts';
 import { VERSION } from '../src/daemon.ts';
 import { createLogger } from '../src/log.ts';
 import { Metrics } from '../src/metrics.ts';
@@ -58,9 +58,9 @@ const warnings: string[] = [];
 process.on('warning', (w) => warnings.push(`${w.name}: ${w.message}`));
 
 const config = benchConfig(input.databaseUrl, Object.fromEntries(input.accounts.map((a) => [a, input.baseUrl])));
-// One pool for the instance, sized from the account count and opened as the daemon does.
-const sql = connectUrl(input.databaseUrl, poolSize(config.accounts.length));
-await warmPool(sql, Math.min(poolSize(config.accounts.length), config.accounts.length));
+// One pool for the instance, sized from the account count and opened as the daemon opens it.
+const db = await openDatabase(input.databaseUrl, '', createLogger('silent'), config.accounts.length);
+const sql = db.sql;
 const metrics = new Metrics({ version: VERSION });
 const deps = await benchDeps(sql, config, 'emag', metrics);
 const active: ActiveRun[] = [];
@@ -105,7 +105,7 @@ lag.disable();
 clearInterval(sampler);
 peak = Math.max(peak, process.memoryUsage.rss());
 await server.close();
-await sql.end({ timeout: 5 });
+await db.close();
 
 const report: ScaleReport = {
   runs,
