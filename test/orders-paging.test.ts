@@ -169,6 +169,28 @@ test('a window that grows after its last page is read is caught by the count che
   assert.ok(cursor && Date.now() - new Date(cursor.until).getTime() < 60_000, 'the cursor passed the window');
 });
 
+test('a window that keeps growing while read is read three times, then the run ends partial with the cursor before it', async (t) => {
+  const r = await rig(t);
+  const main = r.sandbox.account('main');
+  main.addOrders(250, { modified: new Date(Date.now() - DAY) });
+  const running = backfill(r);
+  // Each read of the window is three pages; once a read's pages are answered, five orders land in
+  // the window before its count check arrives (an answer takes LATENCY_MS to come back).
+  for (let read = 1; read <= 3; read++) {
+    await until(() => answeredReads(r) >= 3 * read, `read ${read} of the window answered`);
+    main.addOrders(5, { modified: new Date(Date.now() - 2 * DAY) });
+  }
+  const res = await running;
+  assert.equal(res.status, 'partial', res.error ?? '');
+  assert.equal(orderRequests(r, 'read').length, 9, 'the window read three times, then no more');
+  assert.equal(await getCheckpoint(r.db.sql, 'main', 'orders'), null, 'the cursor stays before the window');
+  assert.equal((await mirroredIds(r)).size, 260, 'what the three reads read is stored (the last five came after them)');
+  const again = await backfill(r);
+  assert.equal(again.status, 'succeeded', again.error ?? '');
+  assert.equal(again.counters.items_inserted, 5, 'the next run reads the window again: only the last five are new');
+  assert.ok(await getCheckpoint(r.db.sql, 'main', 'orders'), 'and commits it');
+});
+
 test('a window whose paging shifts under the pool (an order entering early on) is read again', async (t) => {
   const r = await rig(t);
   const main = r.sandbox.account('main');
