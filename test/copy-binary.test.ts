@@ -48,6 +48,28 @@ test('numerics in binary read back as their text would: scale, rounding, signs, 
   assert.deepEqual(big.map((r) => r.b), ['1000000000000000000000', '12500000000000000000000', '-3500000000000000000000000000000']);
 });
 
+test('numerics of every scale up to 10⁻⁴ and past it read back as their text: prices, cents, rounding edges, the fast path’s bounds', async () => {
+  // A fixed sequence (a linear congruential generator), so a failure is reproducible.
+  let seed = 7;
+  const next = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const values: number[] = [0.1 + 0.2, 1.00005, 9.99995, 0.99995, 2 ** 36, 2 ** 36 - 0.0001, 2 ** 36 + 0.5, 68_719_476_735.9999, 1e-4, 5e-5, 123_456.7, -0];
+  for (let i = 0; i < 3000; i++) {
+    const decimals = i % 7;
+    const magnitude = 10 ** ((i % 11) - 1);
+    const v = Number((next() * magnitude * 1000).toFixed(decimals));
+    values.push(i % 5 === 0 ? -v : v, next() * magnitude);
+  }
+  const got = await roundTrip(['a numeric(16,4)', 'b numeric'], (c) => {
+    for (const v of values) c.row(2).numeric(v).numeric(v);
+  });
+  const want = await db.sql.unsafe(`select v::numeric(16,4)::text as a, v::numeric::text as b from unnest($1::text[]) with ordinality as x(v, n) order by n`, [values.map(String)]);
+  assert.equal(got.length, values.length);
+  got.forEach((r, i) => assert.deepEqual(r, { a: want[i].a, b: want[i].b }, `value ${String(values[i])}`));
+});
+
 test('integers, texts, arrays, jsonb and NULLs in binary read back as written', async () => {
   const got = await roundTrip(['s smallint', 'i integer', 'b bigint', 't text', 'a text[]', 'j jsonb'], (c) => {
     c.row(6).int2(-32768).int4(2_147_483_647).int8(2 ** 53 - 1).text('ăîșț\t"\\\n').textArray(['a"b', '\\', '', 'ș']).jsonb(Buffer.from('{"b": [1, "\\u0103"], "a": null}'));

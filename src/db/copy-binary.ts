@@ -13,6 +13,11 @@ const TRAILER = Buffer.from([0xff, 0xff]);
 const TEXT_OID = 25;
 const NUMERIC_NEGATIVE = 0x4000;
 const TWO_32 = 2 ** 32;
+/**
+ * Below this (2³⁶), doubles are spaced far closer than 10⁻⁴, so a number that k × 10⁻⁴ converts to
+ * has that decimal as its shortest text: `numeric` writes it from k, without going through text.
+ */
+const SCALED_MAX = 2 ** 36;
 
 /** A number's decimal digits without an exponent: those of String(n), the point moved for `1e-7`. */
 function plainDecimal(abs: number): string {
@@ -114,7 +119,10 @@ export class BinaryCopy {
    */
   numeric(n: number | null): this {
     if (n === null) return this.null();
-    const s = plainDecimal(Math.abs(n));
+    const abs = Math.abs(n);
+    const scaled = Math.round(abs * 10_000);
+    if (abs < SCALED_MAX && scaled / 10_000 === abs) return this.#scaledNumeric(scaled, n < 0);
+    const s = plainDecimal(abs);
     const dot = s.indexOf('.');
     const whole = dot < 0 ? s : s.slice(0, dot);
     const fraction = dot < 0 ? '' : s.slice(dot + 1);
@@ -139,6 +147,34 @@ export class BinaryCopy {
       this.#buf.writeInt16BE(groups[i], this.#at);
       this.#at += 2;
     }
+    return this;
+  }
+
+  /**
+   * The numeric `k` × 10⁻⁴ (what `numeric` found the number to be), the same bytes as the digits of
+   * its text would give: base-10000 groups of `k` without zero groups at either end, the scale of
+   * its shortest text (no trailing zeros).
+   */
+  #scaledNumeric(k: number, negative: boolean): this {
+    const fraction = k % 10_000;
+    // Groups from the lowest (weight −1, the fraction) up; at most four below SCALED_MAX.
+    let rest = k;
+    let lowest = 0;
+    while (rest > 0 && rest % 10_000 === 0) {
+      rest /= 10_000;
+      lowest++;
+    }
+    let kept = 0;
+    for (let r = rest; r > 0; r = Math.floor(r / 10_000)) kept++;
+    this.#length(8 + 2 * kept);
+    this.#buf.writeInt16BE(kept, this.#at);
+    this.#buf.writeInt16BE(kept === 0 ? 0 : lowest - 1 + kept - 1, this.#at + 2);
+    this.#buf.writeUInt16BE(negative && kept > 0 ? NUMERIC_NEGATIVE : 0, this.#at + 4);
+    let scale = fraction === 0 ? 0 : 4;
+    for (let f = fraction; scale > 0 && f % 10 === 0; f /= 10) scale--;
+    this.#buf.writeInt16BE(scale, this.#at + 6);
+    this.#at += 8 + 2 * kept;
+    for (let i = 1, r = rest; i <= kept; i++, r = Math.floor(r / 10_000)) this.#buf.writeInt16BE(r % 10_000, this.#at - 2 * i);
     return this;
   }
 
