@@ -365,10 +365,24 @@ test('a full scan’s end deletes only what eMAG no longer has, and forgets the 
  * its end may soft-delete), else a selective scan.
  */
 async function craftedScan(t: TestContext, name: string, records: string[], full = false): Promise<RunResult> {
-  const page = `{"isError":false,"messages":[],"results":[${records.join(',')}]}`;
+  return craftedPages(t, name, [records], full);
+}
+
+/** A run of account `name` against a server that answers page n with `pages[n - 1]`'s records. */
+async function craftedPages(t: TestContext, name: string, pages: string[][], full = false): Promise<RunResult> {
+  const total = pages.reduce((n, p) => n + p.length, 0);
   const server = createServer((req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(req.url?.endsWith('/count') ? `{"isError":false,"messages":[],"results":{"noOfItems":"${records.length}","noOfPages":"1"}}` : page);
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.endsWith('/count')) {
+        res.end(`{"isError":false,"messages":[],"results":{"noOfItems":"${total}","noOfPages":"${pages.length}"}}`);
+        return;
+      }
+      const page = Number((JSON.parse(Buffer.concat(body).toString() || '{}') as { currentPage?: number }).currentPage ?? 1);
+      res.end(`{"isError":false,"messages":[],"results":[${(pages[page - 1] ?? []).join(',')}]}`);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
@@ -429,6 +443,23 @@ test('a page that repeats an id is written with its last copy, once', async (t) 
   assert.deepEqual([r.counters.items_seen, r.counters.items_inserted, r.counters.items_unchanged], [3, 2, 1]);
   const stored = await db.sql<{ id: string; sale_price: string }[]>`select id, sale_price from emag_offers where account = 'repeats' order by id`;
   assert.deepEqual(stored.map((s) => [Number(s.id), Number(s.sale_price)]), [[16_000_020, 30], [16_000_021, 20]]);
+});
+
+test('a first sync (an empty mirror) whose later pages repeat offers of earlier ones: each offer once, with its last copy; nothing soft-deleted; the next run rewrites nothing', async (t) => {
+  const good = served('main')[0];
+  const copy = (id: number, price: number) => JSON.stringify({ ...good, id, sale_price: price });
+  // Page 2 repeats 16000061 unchanged and 16000062 with a new price (offset paging after a change);
+  // page 3 repeats 16000060 with a new price.
+  const pages = [[copy(16_000_060, 10), copy(16_000_061, 11), copy(16_000_062, 12)], [copy(16_000_061, 11), copy(16_000_062, 22), copy(16_000_063, 13)], [copy(16_000_060, 20)]];
+  const first = await craftedPages(t, 'first-sync', pages, true);
+  assert.equal(first.status, 'succeeded', first.error ?? '');
+  assert.deepEqual([first.counters.items_seen, first.counters.items_inserted, first.counters.items_deleted], [7, 4, 0]);
+  assert.equal(first.counters.items_inserted + first.counters.items_updated + first.counters.items_unchanged, 7);
+  const stored = await db.sql<{ id: string; sale_price: string; deleted_at: Date | null }[]>`select id, sale_price, deleted_at from emag_offers where account = 'first-sync' order by id`;
+  assert.deepEqual(stored.map((s) => [Number(s.id), Number(s.sale_price), s.deleted_at]), [[16_000_060, 20, null], [16_000_061, 11, null], [16_000_062, 22, null], [16_000_063, 13, null]]);
+  const again = await craftedPages(t, 'first-sync', [[copy(16_000_060, 20), copy(16_000_061, 11)], [copy(16_000_062, 22), copy(16_000_063, 13)]], true);
+  assert.equal(again.status, 'succeeded', again.error ?? '');
+  assert.deepEqual([again.counters.items_inserted, again.counters.items_updated, again.counters.items_unchanged, again.counters.items_deleted], [0, 0, 4, 0]);
 });
 
 test('a full scan that quarantines a stored offer does not soft-delete it', async (t) => {

@@ -66,6 +66,12 @@ export async function offersToWrite(db: Db, account: string, page: readonly Offe
   return { ids: new Set(rows.map((r) => Number(r.id))), allNew: rows.every((r) => !r.present) };
 }
 
+/** Whether the mirror holds any offer of the account, deleted ones included. */
+export async function holdsOffers(db: Db, account: string): Promise<boolean> {
+  const [row] = await db<{ holds: boolean }[]>`select exists (select from emag_offers where account = ${account}) as holds`;
+  return row.holds;
+}
+
 /** Marks offers seen by a full scan that were not written (records set aside in quarantine). */
 export async function markSeen(db: Db, scanRunId: number, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;

@@ -3,7 +3,7 @@
  * budget, not latency, sets the pace), writes what changed of each page in one transaction, and
  * soft-deletes what a completed full scan did not see.
  */
-import { bytesHash, CopyRefused, dropScan, finishFullScan, insertNewOffers, markSeen, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
+import { bytesHash, CopyRefused, dropScan, finishFullScan, holdsOffers, insertNewOffers, markSeen, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { readOffersById } from '../emag/lookups.ts';
 import { parseOffer } from '../emag/offer-record.ts';
@@ -29,13 +29,26 @@ async function softDeleteMissing(ctx: StreamContext, scanRunId: number): Promise
   return finishFullScan(sql, account.name, scanRunId, missing.filter((id) => !still.has(id)));
 }
 
+/** What a scan's pages are stored against. */
+interface ScanTarget {
+  /** The full scan's run id, whose seen ids decide what is soft-deleted; null for any other scan. */
+  scanRunId: number | null;
+  /**
+   * The mirror held no offer of the account (not even deleted) when the scan began: a first sync,
+   * whose pages are inserted without asking the mirror which of them it lacks. Only this scan
+   * writes the account's offers (its lease), so a page is refused only for an id that an earlier
+   * page of the scan already brought (offset paging repeats offers) — that page is then merged.
+   */
+  mirrorWasEmpty: boolean;
+}
+
 /**
  * Stores one page of offers as eMAG sent them. Each record's bytes are hashed, the mirror names the
  * ones whose hash it does not hold, and only those are parsed and written; the rest cost a hash.
  * Records whose id could not be read without parsing are parsed too: the parser says what is wrong.
  * A page that repeats an id is written with its last copy.
  */
-async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: number | null): Promise<UpsertCounts> {
+async function storePage(ctx: StreamContext, records: RawRecord[], { scanRunId, mirrorWasEmpty }: ScanTarget): Promise<UpsertCounts> {
   const { sql, account, run } = ctx;
   const hashes = records.map((r) => bytesHash(r.bytes));
   const known: OfferHash[] = [];
@@ -45,7 +58,8 @@ async function storePage(ctx: StreamContext, records: RawRecord[], scanRunId: nu
     known.push({ id: r.id, hash: hashes[i] });
     last.set(r.id, i);
   });
-  const write = await offersToWrite(sql, account.name, known, scanRunId);
+  // Written offers are seen by their last_seen_at; on an empty mirror every offer is written.
+  const write = mirrorWasEmpty ? { ids: new Set(last.keys()), allNew: true } : await offersToWrite(sql, account.name, known, scanRunId);
   const offers = new OfferCopy(account.name);
   const bad: RejectedRecord[] = [];
   const badIds: number[] = [];
@@ -110,6 +124,7 @@ export function offersStream(filters: OfferFilters = {}) {
 
     // Only a full, unfiltered scan from page 1 may decide what no longer exists.
     const scanRunId = ctx.mode === 'full' && !selective && startPage === 1 ? run.id : null;
+    const target: ScanTarget = { scanRunId, mirrorWasEmpty: !(await holdsOffers(sql, account.name)) };
     const committed = new Set<number>();
     let prefix = startPage - 1;
     let result: { exhausted: boolean; capped: boolean };
@@ -127,7 +142,7 @@ export function offersStream(filters: OfferFilters = {}) {
           counters.pages_total = Math.max(counters.pages_total ?? 0, Math.min(Math.max(c.pages, startPage - 1), cap));
         },
         onPage: async (records, page) => {
-          const counts = await storePage(ctx, records, scanRunId);
+          const counts = await storePage(ctx, records, target);
           counters.pages_done++;
           run.count(records.length, counts);
           if (counters.pages_total !== null && page > counters.pages_total) counters.pages_total = page;
