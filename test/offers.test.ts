@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type TestContext, test } from 'node:test';
+import postgres from 'postgres';
 import type { Config } from '../src/config.ts';
+import type { Sql } from '../src/db/connect.ts';
 import { type Sandbox, windowViolations } from '../src/sandbox/server.ts';
 import { AccountBudget } from '../src/emag/budget.ts';
 import { EmagClient } from '../src/emag/client.ts';
@@ -30,6 +32,9 @@ function account(name: string) {
 function sync(name: string, mode: RunMode = 'full', d: SyncDeps = deps) {
   return executeRun(d, account(name), 'offers', offersStream(), { mode, trigger: 'cli' });
 }
+
+/** A node of an EXPLAIN (ANALYZE, FORMAT json) plan. */
+type PlanNode = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] };
 
 type Row = { id: string; part_number: string; name: string; sale_price: string; recommended_price: string | null; stock: number; status: number; vat_id: number; deleted_at: Date | null; updated_at: Date; xmin: string };
 
@@ -460,6 +465,32 @@ test('a first sync (an empty mirror) whose later pages repeat offers of earlier 
   const again = await craftedPages(t, 'first-sync', [[copy(16_000_060, 20), copy(16_000_061, 11)], [copy(16_000_062, 22), copy(16_000_063, 13)]], true);
   assert.equal(again.status, 'succeeded', again.error ?? '');
   assert.deepEqual([again.counters.items_inserted, again.counters.items_updated, again.counters.items_unchanged, again.counters.items_deleted], [0, 0, 4, 0]);
+});
+
+test('a page’s lookup reads at most one stored row per record, also for an account the planner’s statistics do not know yet', async (t) => {
+  const row = (account: string, from: number, to: number) => db.sql`
+    insert into emag_offers (account, id, raw, content_hash)
+    select ${account}, g, jsonb_build_object('id', g), 'h' || g from generate_series(${from}::int, ${to}::int) g`;
+  await row('stats-known', 1, 3000);
+  await db.sql`analyze emag_offers`;
+  // Added after the statistics were taken: the planner guesses one row for this account.
+  await row('stats-new', 1, 2000);
+  // Each plan, with the rows each node read, comes back as a NOTICE (auto_explain, as superuser).
+  const notices: string[] = [];
+  const one = postgres(db.url, { max: 1, onnotice: (n) => notices.push(String(n.message)) });
+  t.after(() => one.end());
+  await one`load 'auto_explain'`;
+  await one`select set_config('auto_explain.log_min_duration', '0', false), set_config('auto_explain.log_analyze', 'on', false),
+    set_config('auto_explain.log_level', 'notice', false), set_config('auto_explain.log_format', 'json', false), set_config('client_min_messages', 'notice', false)`;
+  notices.length = 0;
+  const page = Array.from({ length: 100 }, (_, i) => ({ id: 1001 + i, hash: i % 2 === 0 ? `h${1001 + i}` : 'changed' }));
+  const write = await offersToWrite(one as unknown as Sql, 'stats-new', page, null);
+  assert.equal(write.ids.size, 50, 'the records with another hash are to be written');
+  const plans = notices.filter((n) => n.includes('"Plan"')).map((n) => JSON.parse(n.slice(n.indexOf('{'))) as { Plan: PlanNode });
+  assert.equal(plans.length, 1, notices.join('\n'));
+  // Every node that reads emag_offers: rows it returned × times it ran.
+  const read = (n: PlanNode): number => (n['Relation Name'] === 'emag_offers' ? n['Actual Rows'] * n['Actual Loops'] : 0) + (n.Plans ?? []).reduce((s, c) => s + read(c), 0);
+  assert.ok(read(plans[0].Plan) <= page.length, `the lookup read ${read(plans[0].Plan)} stored rows for a page of ${page.length}`);
 });
 
 test('a full scan that quarantines a stored offer does not soft-delete it', async (t) => {

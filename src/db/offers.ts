@@ -54,12 +54,14 @@ export async function offersToWrite(db: Db, account: string, page: readonly Offe
   const hashes = db.array(page.map((o) => o.hash));
   // The stored row is a lateral lookup per record, not a join: a join over a table that grew since
   // its last ANALYZE may be planned as a hash join scanning every row of the account, on every page.
+  // `limit 1` (the key is unique) keeps the planner from pulling the subquery up into that very
+  // join: it did, for an account its statistics did not know yet (100,000 rows read per page).
   const rows = await db<{ id: string; present: boolean }[]>`
     with page as materialized (
       select p.id, o.id is not null as present,
         (o.content_hash is distinct from p.content_hash or o.deleted_at is not null) as write
       from unnest(${ids}::bigint[], ${hashes}::text[]) as p (id, content_hash)
-      left join lateral (select id, content_hash, deleted_at from emag_offers o where o.account = ${account} and o.id = p.id) o on true
+      left join lateral (select id, content_hash, deleted_at from emag_offers o where o.account = ${account} and o.id = p.id limit 1) o on true
     )
     ${scanRunId === null ? db`` : db`, seen as (insert into emag_offer_scan_seen (run_id, id) select ${scanRunId}, id from page where not write on conflict do nothing)`}
     select id, present from page where write`;
