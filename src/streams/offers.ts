@@ -163,7 +163,10 @@ export function offersStream(filters: OfferFilters = {}) {
       return { note: `cancelled after ${counters.pages_done} pages` };
     }
     if (scanRunId !== null && exhausted && !capped) {
-      counters.items_deleted = await softDeleteMissing(ctx, scanRunId);
+      // A first sync wrote every offer the mirror holds: none can be missing (a pass that would read
+      // them all twice).
+      if (target.mirrorWasEmpty) await dropScan(sql, scanRunId);
+      else counters.items_deleted = await softDeleteMissing(ctx, scanRunId);
       await run.progress();
       return { note: 'complete scan' };
     }
