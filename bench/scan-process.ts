@@ -1,9 +1,11 @@
 /**
- * One full offers scan with the limits lifted, in a fresh process so its RSS can be compared with
- * another catalog size's. Argument: JSON `{baseUrl, databaseUrl, account}`. Prints one JSON line
- * with the run's figures and the process's RSS before, at its peak during, and after the scan.
+ * One full offers scan with the limits lifted, in a fresh process: its RSS can be compared with
+ * another catalog size's, and its CPU is the scan's alone (not the bench's, whose earlier sections
+ * leave a heap behind). Argument: JSON `{baseUrl, databaseUrl, account}`. Prints one JSON line
+ * with the run's figures, its CPU time and the process's RSS before, at its peak during, and after the scan.
  */
 import { connectUrl } from '../src/db/connect.ts';
+import { cpuMeter } from './cpu.ts';
 import { benchConfig, benchDeps } from './sync-setup.ts';
 import { timedFullScan } from './timed-scan.ts';
 
@@ -12,6 +14,10 @@ export interface ScanInput {
   baseUrl: string;
   databaseUrl: string;
   account: string;
+  /** Full scans to run one after the other, as a daemon would (the first one on a cold process). @default 1 */
+  runs?: number;
+  /** Processes whose CPU time each scan also reports (the sandbox's). */
+  others?: number[];
 }
 
 /** What the scan reports. */
@@ -20,6 +26,7 @@ export interface ScanReport {
   error: string | null;
   seen: number;
   inserted: number;
+  unchanged: number;
   durationMs: number;
   /** From the last page's commit to the end of the run (the soft-delete pass). */
   afterLastPageMs: number;
@@ -30,6 +37,11 @@ export interface ScanReport {
   /** Right after the scan. */
   rssAfterMB: number;
   heapUsedAfterMB: number;
+  /** CPU ms over the scan of this process, and of the PostgreSQL backends serving its database. */
+  cpuSelfMs: number;
+  cpuDatabaseMs: number;
+  /** CPU ms over the scan of the `others` processes together. */
+  cpuOthersMs: number;
 }
 
 const MB = 1024 * 1024;
@@ -39,27 +51,38 @@ const sql = connectUrl(input.databaseUrl);
 const deps = await benchDeps(sql, config, 'lifted');
 await sql`select 1`;
 
-const rssBefore = process.memoryUsage.rss();
-let peak = rssBefore;
-const sampler = setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage.rss());
-}, 20);
-const { result, afterLastPageMs } = await timedFullScan(deps, config.accounts[0]);
-clearInterval(sampler);
-const rssAfter = process.memoryUsage.rss();
-peak = Math.max(peak, rssAfter);
-await sql.end({ timeout: 5 });
+/** One scan, with the process's RSS and the CPU time spent here, in the database and in `others`. */
+async function scan(): Promise<ScanReport> {
+  const rssBefore = process.memoryUsage.rss();
+  let peak = rssBefore;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
+  const meter = await cpuMeter(sql, input.others ?? []);
+  const { result, afterLastPageMs } = await timedFullScan(deps, config.accounts[0]);
+  // Read before the pool closes: a backend that has ended is not counted.
+  const cpu = await meter();
+  clearInterval(sampler);
+  const rssAfter = process.memoryUsage.rss();
+  return {
+    status: result.status,
+    error: result.error,
+    seen: result.counters.items_seen,
+    inserted: result.counters.items_inserted,
+    unchanged: result.counters.items_unchanged,
+    durationMs: result.durationMs,
+    afterLastPageMs,
+    rssBeforeMB: rssBefore / MB,
+    rssPeakMB: Math.max(peak, rssAfter) / MB,
+    rssAfterMB: rssAfter / MB,
+    heapUsedAfterMB: process.memoryUsage().heapUsed / MB,
+    cpuSelfMs: cpu.selfMs,
+    cpuDatabaseMs: cpu.databaseMs,
+    cpuOthersMs: cpu.othersMs,
+  };
+}
 
-const report: ScanReport = {
-  status: result.status,
-  error: result.error,
-  seen: result.counters.items_seen,
-  inserted: result.counters.items_inserted,
-  durationMs: result.durationMs,
-  afterLastPageMs,
-  rssBeforeMB: rssBefore / MB,
-  rssPeakMB: peak / MB,
-  rssAfterMB: rssAfter / MB,
-  heapUsedAfterMB: process.memoryUsage().heapUsed / MB,
-};
-process.stdout.write(`${JSON.stringify(report)}\n`);
+const reports: ScanReport[] = [];
+for (let i = 0; i < (input.runs ?? 1); i++) reports.push(await scan());
+await sql.end({ timeout: 5 });
+process.stdout.write(`${JSON.stringify(reports)}\n`);

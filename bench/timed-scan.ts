@@ -20,7 +20,7 @@ export interface TimedScan {
 export const STATEMENT_TIMEOUT_S = 20;
 
 /** Whether a run failed only because one statement hit the bench's statement timeout. */
-export function hitStatementTimeout(r: RunResult): boolean {
+export function hitStatementTimeout(r: { status: string; error: string | null }): boolean {
   return r.status === 'failed' && /statement timeout/i.test(r.error ?? '');
 }
 
