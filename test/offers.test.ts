@@ -10,7 +10,7 @@ import { AccountBudget } from '../src/emag/budget.ts';
 import { EmagClient } from '../src/emag/client.ts';
 import { readOffersById } from '../src/emag/lookups.ts';
 import { parseOffer } from '../src/emag/offer-record.ts';
-import { bytesHash, CopyRefused, insertNewOffers, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
+import { bytesHash, CopyRefused, insertNewOffers, NewOfferInserts, OfferCopy, offersToWrite, writeOffers } from '../src/db/offers.ts';
 import { offersStream } from '../src/streams/offers.ts';
 import { executeRun, type RunMode, type RunResult, type SyncDeps } from '../src/streams/run.ts';
 import type { TestDatabase, } from './helpers/db.ts';
@@ -491,6 +491,43 @@ test('a page’s lookup reads at most one stored row per record, also for an acc
   // Every node that reads emag_offers: rows it returned × times it ran.
   const read = (n: PlanNode): number => (n['Relation Name'] === 'emag_offers' ? n['Actual Rows'] * n['Actual Loops'] : 0) + (n.Plans ?? []).reduce((s, c) => s + read(c), 0);
   assert.ok(read(plans[0].Plan) <= page.length, `the lookup read ${read(plans[0].Plan)} stored rows for a page of ${page.length}`);
+});
+
+test('pages of new offers stored while every COPY is in flight go in together; a repeat among them refuses that COPY’s pages, and stores nothing of them', async () => {
+  const good = served('main')[0];
+  const page = (ids: number[]) => {
+    const copy = new OfferCopy('batched');
+    for (const id of ids) {
+      const bytes = Buffer.from(JSON.stringify({ ...good, id }));
+      assert.ok(copy.add(parseOffer(JSON.parse(bytes.toString())), bytesHash(bytes), bytes));
+    }
+    return copy;
+  };
+  const inserts = new NewOfferInserts(db.sql);
+  const stored = async (from: number) =>
+    db.sql<{ id: string; xmin: string }[]>`select id, xmin::text from emag_offers where account = 'batched' and id >= ${from} and id < ${from + 1000} order by id`;
+  const ids = (base: number, p: number) => [base + 10 * p, base + 10 * p + 1];
+
+  // Eight pages at once: the first ones take the writers, the rest wait and go in one COPY.
+  const all = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((p) => inserts.insert(page(ids(16_100_000, p)))));
+  assert.deepEqual(all, [2, 2, 2, 2, 2, 2, 2, 2]);
+  const rows = await stored(16_100_000);
+  assert.equal(rows.length, 16);
+  const transactions = new Set(rows.map((r) => r.xmin)).size;
+  assert.ok(transactions < 8, `8 pages in ${transactions} transactions`);
+
+  // Again, but the last two pages share an id: the COPY they are in is refused, for each of its pages.
+  const pages = [0, 1, 2, 3, 4, 5, 6].map((p) => page(ids(16_200_000, p)));
+  pages.push(page([16_200_061, 16_200_075]));
+  const results = await Promise.allSettled(pages.map((p) => inserts.insert(p)));
+  const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+  assert.ok(refused.includes(6) && refused.includes(7), `the two pages with one id between them are refused (${refused})`);
+  for (const i of refused) assert.ok((results[i] as PromiseRejectedResult).reason instanceof CopyRefused);
+  const ok = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+  assert.ok(ok.length > 0, 'the pages that went before them are stored');
+  assert.deepEqual((await stored(16_200_000)).map((r) => Number(r.id)), ok.flatMap((i) => ids(16_200_000, i)), 'nothing of a refused COPY is stored');
+  const [{ open }] = await db.sql`select count(*)::int as open from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`;
+  assert.equal(open, 0, 'no connection is left in a transaction');
 });
 
 test('a full scan that quarantines a stored offer does not soft-delete it', async (t) => {

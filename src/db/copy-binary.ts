@@ -206,10 +206,20 @@ export class BinaryCopy {
     return this;
   }
 
+  /** The rows written so far, without the stream's header and trailer (for `copyStream`). */
+  rows(): Buffer {
+    return this.#buf.subarray(HEADER.length, this.#at);
+  }
+
   /** The stream's bytes, trailer included. */
   finish(): Buffer {
     this.#room(TRAILER.length);
     TRAILER.copy(this.#buf, this.#at);
     return this.#buf.subarray(0, this.#at + TRAILER.length);
   }
+}
+
+/** A COPY stream of the rows of several writers, in their order: the header, their rows, the trailer. */
+export function copyStream(rows: readonly Buffer[]): Buffer[] {
+  return [HEADER, ...rows, TRAILER];
 }

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { OfferRow } from '../emag/offer-record.ts';
 import type { Db, Sql, Tx } from './connect.ts';
-import { BinaryCopy } from './copy-binary.ts';
+import { BinaryCopy, copyStream } from './copy-binary.ts';
 
 /** What one page's upsert did. */
 export interface UpsertCounts {
@@ -165,6 +165,11 @@ export class OfferCopy {
   bytes(): Buffer {
     return this.#copy.finish();
   }
+
+  /** The rows alone, to be sent with other copies' in one stream (`copyStream`). */
+  rows(): Buffer {
+    return this.#copy.rows();
+  }
 }
 
 /** PostgreSQL refused a COPY's rows: a value its column would not take, or a key it already holds. */
@@ -187,11 +192,14 @@ const IN_FAILED_TRANSACTION = '25P02';
  * end of the COPY is followed by a probe on the same connection, which does settle: it fails when
  * the COPY failed (the transaction is then aborted), and answers once the COPY is complete.
  */
-async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, bytes: Buffer, after?: () => Promise<unknown>): Promise<void> {
+async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, bytes: Buffer | readonly Buffer[], after?: () => Promise<unknown>): Promise<void> {
   const stream = await statement.writable();
   const finished = once(stream, 'finish');
   finished.catch(() => {});
-  await new Promise<void>((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve())));
+  const parts = Buffer.isBuffer(bytes) ? [bytes] : bytes;
+  const last = parts.length - 1;
+  for (let i = 0; i < last; i++) stream.write(parts[i]);
+  await new Promise<void>((resolve, reject) => stream.write(parts[last], (err) => (err ? reject(err) : resolve())));
   // The data is handed to the socket: end() sends CopyDone at once, so the probe follows it.
   stream.end();
   const probe = tx`select 1`.execute();
@@ -215,9 +223,11 @@ async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, byte
  * CopyRefused, having rolled back, when PostgreSQL refuses a row: a value it will not take, or an
  * id another writer added meanwhile (the caller then merges the page).
  */
-export async function insertNewOffers(sql: Sql, offers: OfferCopy): Promise<number> {
-  if (offers.size === 0) return 0;
-  const bytes = offers.bytes();
+export async function insertNewOffers(sql: Sql, copies: OfferCopy | readonly OfferCopy[]): Promise<number> {
+  const all = copies instanceof OfferCopy ? [copies] : copies;
+  const size = all.reduce((n, c) => n + c.size, 0);
+  if (size === 0) return 0;
+  const bytes = copyStream(all.map((c) => c.rows()));
   const tx = await sql.reserve();
   let open = false;
   try {
@@ -228,13 +238,59 @@ export async function insertNewOffers(sql: Sql, offers: OfferCopy): Promise<numb
     await begun;
     await copyIn(tx, copy, bytes, () => tx`commit`.execute());
     open = false;
-    return offers.size;
+    return size;
   } finally {
     // A reserved connection goes back to the pool outside any transaction.
     if (open) await tx`rollback`.execute().catch(() => {});
     tx.release();
   }
 }
+
+/**
+ * Pages of new offers (a first sync), inserted by at most WRITERS COPYs at a time: a page stored
+ * while all of them are in flight waits, with any others, for the next one free, and they go in
+ * together — one transaction, one COPY. A refused COPY refuses each of its pages (CopyRefused:
+ * each is then merged alone), as a page's own would.
+ */
+export class NewOfferInserts {
+  readonly #sql: Sql;
+  readonly #waiting: Array<{ offers: OfferCopy; done: (err?: unknown) => void }> = [];
+  #writing = 0;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  /** Inserts a page's offers; resolves with how many, once they are committed. */
+  insert(offers: OfferCopy): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ offers, done: (err) => (err === undefined ? resolve(offers.size) : reject(err)) });
+      if (this.#writing < WRITERS) void this.#write();
+    });
+  }
+
+  async #write(): Promise<void> {
+    this.#writing++;
+    while (this.#waiting.length > 0) {
+      const batch = this.#waiting.splice(0);
+      try {
+        await insertNewOffers(this.#sql, batch.map((b) => b.offers));
+        for (const b of batch) b.done();
+      } catch (err) {
+        for (const b of batch) b.done(err ?? new Error('the insert failed'));
+      }
+    }
+    this.#writing--;
+  }
+}
+
+/**
+ * COPYs of new offers in flight at once. One per page in flight (six) kept six backends busy
+ * beside the syncing process on two cores; one at a time left the scan waiting for it. Measured
+ * over 100,000 offers on two cores: 20,800–21,400 offers/s with one per page, 19,100–19,400 with
+ * one, 21,600–22,300 with three (PostgreSQL 28.5 → 26.5 µs/offer: fewer transactions).
+ */
+const WRITERS = 3;
 
 /**
  * Writes a page's offers (those `offersToWrite` named) in the caller's transaction: one binary COPY

@@ -3,7 +3,7 @@
  * budget, not latency, sets the pace), writes what changed of each page in one transaction, and
  * soft-deletes what a completed full scan did not see.
  */
-import { bytesHash, CopyRefused, dropScan, finishFullScan, holdsOffers, insertNewOffers, markSeen, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
+import { bytesHash, CopyRefused, dropScan, finishFullScan, holdsOffers, markSeen, NewOfferInserts, OfferCopy, type OfferHash, offersToWrite, type UpsertCounts, unseenOffers, writeOffers } from '../db/offers.ts';
 import { latestRun } from '../db/runs.ts';
 import { readOffersById } from '../emag/lookups.ts';
 import { parseOffer } from '../emag/offer-record.ts';
@@ -40,6 +40,8 @@ interface ScanTarget {
    * page of the scan already brought (offset paging repeats offers) — that page is then merged.
    */
   mirrorWasEmpty: boolean;
+  /** Where a page of new offers is inserted. */
+  inserts: NewOfferInserts;
 }
 
 /**
@@ -48,7 +50,7 @@ interface ScanTarget {
  * Records whose id could not be read without parsing are parsed too: the parser says what is wrong.
  * A page that repeats an id is written with its last copy.
  */
-async function storePage(ctx: StreamContext, records: RawRecord[], { scanRunId, mirrorWasEmpty }: ScanTarget): Promise<UpsertCounts> {
+async function storePage(ctx: StreamContext, records: RawRecord[], { scanRunId, mirrorWasEmpty, inserts }: ScanTarget): Promise<UpsertCounts> {
   const { sql, account, run } = ctx;
   const hashes = records.map((r) => bytesHash(r.bytes));
   const known: OfferHash[] = [];
@@ -88,7 +90,7 @@ async function storePage(ctx: StreamContext, records: RawRecord[], { scanRunId, 
   if (offers.size === 0 && bad.length === 0) return { inserted: 0, updated: 0, unchanged: skipped };
   if (write.allNew && bad.length === 0) {
     try {
-      return { inserted: await insertNewOffers(sql, offers), updated: 0, unchanged: skipped };
+      return { inserted: await inserts.insert(offers), updated: 0, unchanged: skipped };
     } catch (err) {
       // Another writer added one of them meanwhile, or PostgreSQL refused a value: the merge below
       // takes the first; the second fails the page, as it would have.
@@ -124,7 +126,7 @@ export function offersStream(filters: OfferFilters = {}) {
 
     // Only a full, unfiltered scan from page 1 may decide what no longer exists.
     const scanRunId = ctx.mode === 'full' && !selective && startPage === 1 ? run.id : null;
-    const target: ScanTarget = { scanRunId, mirrorWasEmpty: !(await holdsOffers(sql, account.name)) };
+    const target: ScanTarget = { scanRunId, mirrorWasEmpty: !(await holdsOffers(sql, account.name)), inserts: new NewOfferInserts(sql) };
     const committed = new Set<number>();
     let prefix = startPage - 1;
     let result: { exhausted: boolean; capped: boolean };
