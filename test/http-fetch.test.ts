@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import diagnostics from 'node:diagnostics_channel';
+import { type ClientRequest, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import zlib from 'node:zlib';
@@ -130,6 +131,34 @@ test('requests one after another reuse one kept-alive connection', async () => {
   assert.equal(connections.length, before, 'no new connection for the next five');
 });
 
+test('onSent gives when a kept-alive request was written, not when its finish came: a stall of the process between the two does not move it', async () => {
+  handler = (_req, res) => res.end('ok');
+  await (await httpFetch(`${base}/warm`)).text();
+  // Right after the request is written, before its 'finish', the process stalls for 30 ms (as when
+  // the write's wakeup of the server deschedules it, or another tick runs long): Node publishes
+  // http.client.request.start just after a kept-alive socket's write, in the same call.
+  let stallFrom = 0;
+  const stall = (message: unknown) => {
+    if ((message as { request: ClientRequest }).request.path !== '/stalled') return;
+    stallFrom = performance.now();
+    while (performance.now() - stallFrom < 30);
+  };
+  diagnostics.subscribe('http.client.request.start', stall);
+  let sentAt = 0;
+  let calledAt = 0;
+  try {
+    const onSent = (at: number) => {
+      sentAt = at;
+      calledAt = performance.now();
+    };
+    assert.equal(await (await httpFetch(`${base}/stalled`, { method: 'POST', body: 'x', onSent } as RequestInit)).text(), 'ok');
+  } finally {
+    diagnostics.unsubscribe('http.client.request.start', stall);
+  }
+  assert.ok(stallFrom > 0 && calledAt - stallFrom >= 30, 'the stall came between the write and the call');
+  assert.ok(sentAt > 0 && sentAt <= stallFrom, `noted at the write (${(stallFrom - sentAt).toFixed(2)} ms before the stall), not ${(calledAt - stallFrom).toFixed(1)} ms after it`);
+});
+
 test('onSent: once per request, on a new connection and on a kept-alive one, before its answer comes back', async () => {
   let answered = 0;
   handler = (_req, res) => {
@@ -137,7 +166,10 @@ test('onSent: once per request, on a new connection and on a kept-alive one, bef
     res.end('ok');
   };
   const calls: Array<{ at: number; answeredBefore: number }> = [];
-  const onSent = () => calls.push({ at: performance.now(), answeredBefore: answered });
+  const onSent = (at: number) => {
+    assert.ok(at <= performance.now(), 'the time given is not in the future');
+    calls.push({ at, answeredBefore: answered });
+  };
   const before = connections.length;
   for (let i = 0; i < 3; i++) {
     const res = await httpFetch(`${base}/sent/${i}`, { method: 'POST', body: `n=${i}`, onSent } as RequestInit);

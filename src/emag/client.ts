@@ -173,7 +173,7 @@ export class EmagClient {
           signal: opts.signal,
           // eMAG counts arrivals: a request that left later than its slot (a busy event loop, a new
           // connection) moves the next slot on, so the two cannot arrive closer than the spacing.
-          onSent: () => budget.noteSentAt(performance.now()),
+          onSent: (atMs: number) => budget.noteSentAt(atMs),
         } as Options);
       } catch (err) {
         const e = err as Error;

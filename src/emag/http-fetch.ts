@@ -45,8 +45,11 @@ function headersOf(raw: http.IncomingHttpHeaders): Headers {
 
 /** What httpFetch takes besides a fetch's: ky hands options it does not know of to its fetch. */
 export interface HttpFetchOptions extends RequestInit {
-  /** Called once the whole request is handed to the OS (the moment the server's rate windows count from). */
-  onSent?: () => void;
+  /**
+   * Called once the whole request is handed to the OS, with when that was (performance.now() time):
+   * the moment the server's rate windows count from.
+   */
+  onSent?: (atMs: number) => void;
 }
 
 /**
@@ -77,10 +80,24 @@ export async function httpFetch(input: Request | URL | string, init?: HttpFetchO
       reject(signal.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
     };
     req.once('error', fail);
-    // 'finish': every byte handed to the OS. A write that completes at once (a kept-alive socket)
-    // emits it in the same turn, before any microtask queued meanwhile; a new connection's, once
-    // it is made. Late at times, never early.
-    if (init?.onSent) req.once('finish', init.onSent);
+    const onSent = init?.onSent;
+    if (onSent) {
+      // 'finish' comes once every byte is handed to the OS, but it is a tick that waits behind any
+      // queued before it, and behind the process being descheduled by the write's wakeup of the
+      // server: measured in an orders backfill, 3.4–7.4 ms after the write in one request of ten.
+      // A connected socket is written in the very call that emits 'socket', right after it; when
+      // that write took every byte at once (nothing left buffered at the next tick), the request
+      // left then. Otherwise (a new connection, a write that had to wait) it left by 'finish'.
+      let wroteAt: number | null = null;
+      req.once('socket', (socket) => {
+        if (socket.connecting) return;
+        const at = performance.now();
+        process.nextTick(() => {
+          if (socket.writableLength === 0 && !socket.destroyed) wroteAt = at;
+        });
+      });
+      req.once('finish', () => onSent(wroteAt ?? performance.now()));
+    }
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
