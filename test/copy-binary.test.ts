@@ -67,7 +67,7 @@ test('numerics of every scale up to 10⁻⁴ and past it read back as their text
   });
   const want = await db.sql.unsafe(`select v::numeric(16,4)::text as a, v::numeric::text as b from unnest($1::text[]) with ordinality as x(v, n) order by n`, [values.map(String)]);
   assert.equal(got.length, values.length);
-  got.forEach((r, i) => assert.deepEqual(r, { a: want[i].a, b: want[i].b }, `value ${String(values[i])}`));
+  for (const [i, r] of got.entries()) assert.deepEqual(r, { a: want[i].a, b: want[i].b }, `value ${String(values[i])}`);
 });
 
 test('integers, texts, arrays, jsonb and NULLs in binary read back as written', async () => {
