@@ -87,7 +87,9 @@ export async function httpFetch(input: Request | URL | string, init?: HttpFetchO
       // server: measured in an orders backfill, 3.4–7.4 ms after the write in one request of ten.
       // A connected socket is written in the very call that emits 'socket', right after it; when
       // that write took every byte at once (nothing left buffered at the next tick), the request
-      // left then. Otherwise (a new connection, a write that had to wait) it left by 'finish'.
+      // left then. Otherwise (a new connection, a write that had to wait) it left by 'finish'. A TLS
+      // socket always looks like the latter (Node completes its writes in a later phase even when
+      // they went at once), so over https the note stays at 'finish': late at times, never early.
       let wroteAt: number | null = null;
       req.once('socket', (socket) => {
         if (socket.connecting) return;
