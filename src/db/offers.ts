@@ -217,11 +217,12 @@ async function copyIn(tx: Db, statement: { writable(): Promise<Writable> }, byte
 }
 
 /**
- * Inserts a page of offers the mirror holds none of (not even deleted: a first scan) with one binary
- * COPY straight into `emag_offers`, in a transaction of its own sent in two writes — BEGIN with the
- * COPY, then the rows with a probe and COMMIT — where a merge takes six round trips. Throws
- * CopyRefused, having rolled back, when PostgreSQL refuses a row: a value it will not take, or an
- * id another writer added meanwhile (the caller then merges the page).
+ * Inserts pages of offers the mirror holds none of (not even deleted: a first scan) — one copy or
+ * several, their rows in one stream — with one binary COPY straight into `emag_offers`, in a
+ * transaction of its own sent in two writes — BEGIN with the COPY, then the rows with a probe and
+ * COMMIT — where a merge takes six round trips. Throws CopyRefused, having rolled back, when
+ * PostgreSQL refuses a row: a value it will not take, an id another writer added meanwhile, or an
+ * id two of the copies share (the caller then merges each page).
  */
 export async function insertNewOffers(sql: Sql, copies: OfferCopy | readonly OfferCopy[]): Promise<number> {
   const all = copies instanceof OfferCopy ? [copies] : copies;
