@@ -118,20 +118,29 @@ test('the 60 s window binds when it is the tighter one: 120/min spaces grants 50
 });
 
 test('a grant made late (a busy event loop) is made up by the next, by CATCH_UP_MS at most', async () => {
-  const budget = new RateBudget([{ ms: 1000, limit: 10, slackMs: 35, catchUpMs: CATCH_UP_MS }]);
-  const s = budget.spacingMs;
-  const first = await grantTime(budget);
-  const second = grantTime(budget);
-  const third = grantTime(budget);
-  // The second grant's timer cannot fire until the loop is free: 4 ms after its slot.
-  const until = first + s + 4;
-  while (performance.now() < until) {
-    // busy
+  // The third grant's own timer may fire late too (a loaded machine: 3.9 ms once in CI), which
+  // hides the making up in that trial. A timer never fires early, so a budget that did not make up
+  // could pass no trial: the making up must show in one of five, and no trial may be early.
+  const trials: string[] = [];
+  let madeUp = false;
+  for (let trial = 0; trial < 5 && !madeUp; trial++) {
+    const budget = new RateBudget([{ ms: 1000, limit: 10, slackMs: 35, catchUpMs: CATCH_UP_MS }]);
+    const s = budget.spacingMs;
+    const first = await grantTime(budget);
+    const second = grantTime(budget);
+    const third = grantTime(budget);
+    // The second grant's timer cannot fire until the loop is free: 4 ms after its slot.
+    const until = first + s + 4;
+    while (performance.now() < until) {
+      // busy
+    }
+    const [t2, t3] = await Promise.all([second, third]);
+    assert.ok(t2 - first >= s + 3.5, `second ${t2 - first} ms after the first: late, as made`);
+    assert.ok(t3 - t2 >= s - CATCH_UP_MS - 0.5, `third ${t3 - t2} ms after the second: never more than CATCH_UP_MS early`);
+    trials.push(`${(t3 - first).toFixed(1)} ms`);
+    madeUp = t3 - first < 2 * s + 3;
   }
-  const [t2, t3] = await Promise.all([second, third]);
-  assert.ok(t2 - first >= s + 3.5, `second ${t2 - first} ms after the first: late, as made`);
-  assert.ok(t3 - first < 2 * s + 3, `third ${t3 - first} ms after the first: back on the pace of ${2 * s} ms`);
-  assert.ok(t3 - t2 >= s - CATCH_UP_MS - 0.5, `third ${t3 - t2} ms after the second: never more than CATCH_UP_MS early`);
+  assert.ok(madeUp, `the third grant back on the pace (two spacings after the first) in one trial: ${trials.join(', ')}`);
   assert.throws(() => new RateBudget([{ ms: 1000, limit: 3, slackMs: 5, catchUpMs: 5 }]), RangeError, 'catching up needs less than the slack');
 });
 
