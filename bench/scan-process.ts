@@ -1,8 +1,10 @@
 /**
- * One full offers scan with the limits lifted, in a fresh process: its RSS can be compared with
- * another catalog size's, and its CPU is the scan's alone (not the bench's, whose earlier sections
- * leave a heap behind). Argument: JSON `{baseUrl, databaseUrl, account}`. Prints one JSON line
- * with the run's figures, its CPU time and the process's RSS before, at its peak during, and after the scan.
+ * Full offers scans with the limits lifted (one, or `runs` one after the other, as a daemon would),
+ * in a fresh process: its RSS can be compared with another catalog size's, and its CPU is the
+ * scans' alone (not the bench's, whose earlier sections leave a heap behind). Argument: JSON
+ * `{baseUrl, databaseUrl, account, runs?, others?}`. Prints one JSON line, a report per scan: the
+ * run's figures, the CPU time of this process, of the database's backends and of `others`, and the
+ * process's RSS before, at its peak during, and after it.
  */
 import { connectUrl } from '../src/db/connect.ts';
 import { cpuMeter } from './cpu.ts';
