@@ -374,7 +374,7 @@ async function craftedScan(t: TestContext, name: string, records: string[], full
 }
 
 /** A run of account `name` against a server that answers page n with `pages[n - 1]`'s records. */
-async function craftedPages(t: TestContext, name: string, pages: string[][], full = false): Promise<RunResult> {
+async function craftedPages(t: TestContext, name: string, pages: string[][], full = false, base: SyncDeps = deps): Promise<RunResult> {
   const total = pages.reduce((n, p) => n + p.length, 0);
   const server = createServer((req, res) => {
     const body: Buffer[] = [];
@@ -392,9 +392,29 @@ async function craftedPages(t: TestContext, name: string, pages: string[][], ful
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const crafted = { ...account('main'), name, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-  const d = { ...deps, budgets: new Map([[name, new AccountBudget(12, 3)]]) };
+  const d = { ...base, budgets: new Map([[name, new AccountBudget(12, 3)]]) };
   return executeRun(d, crafted, 'offers', offersStream(full ? {} : { status: 1 }), { mode: 'full', trigger: 'cli' });
 }
+
+test('a first sync asks the mirror neither which offers it lacks nor which it no longer has; the next full sync asks both', async (t) => {
+  const good = served('main')[0];
+  const copy = (id: number) => JSON.stringify({ ...good, id });
+  const pages = [[copy(16_000_090), copy(16_000_091)], [copy(16_000_092)]];
+  // Every statement the runs send, through a client of their own.
+  const statements: string[] = [];
+  const logged = postgres(db.url, { max: 4, onnotice: () => {}, debug: (_connection, query) => statements.push(query) });
+  t.after(() => logged.end());
+  const lookups = () => statements.filter((q) => q.includes('left join lateral')).length;
+  const unseen = () => statements.filter((q) => /\bexcept\b/.test(q)).length;
+  const first = await craftedPages(t, 'first-path', pages, true, { ...deps, sql: logged as unknown as Sql });
+  assert.equal(first.status, 'succeeded', first.error ?? '');
+  assert.equal(first.counters.items_inserted, 3);
+  assert.deepEqual([lookups(), unseen()], [0, 0], 'no lookup per page, no soft-delete pass');
+  const second = await craftedPages(t, 'first-path', pages, true, { ...deps, sql: logged as unknown as Sql });
+  assert.equal(second.status, 'succeeded', second.error ?? '');
+  assert.equal(second.counters.items_unchanged, 3);
+  assert.deepEqual([lookups(), unseen()], [2, 1], 'a lookup for each of the two pages, then the soft-delete pass');
+});
 
 test('a record that is not JSON among good ones is quarantined with its text; the rest of the page is stored', async (t) => {
   // Brackets balance, but one record is no JSON.

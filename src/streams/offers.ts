@@ -36,8 +36,9 @@ interface ScanTarget {
   /**
    * The mirror held no offer of the account (not even deleted) when the scan began: a first sync,
    * whose pages are inserted without asking the mirror which of them it lacks. Only this scan
-   * writes the account's offers (its lease), so a page is refused only for an id that an earlier
-   * page of the scan already brought (offset paging repeats offers) — that page is then merged.
+   * writes the account's offers (its lease), so a COPY is refused only for an id that an earlier
+   * page of the scan already brought, or that two of its pages share (offset paging repeats
+   * offers) — each of its pages is then merged.
    */
   mirrorWasEmpty: boolean;
   /** Where a page of new offers is inserted. */
